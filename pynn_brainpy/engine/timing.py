@@ -1,0 +1,42 @@
+"""Conversions between milliseconds and integer simulation steps, the way NEST does them.
+
+NEST represents time as an integer number of *tics* (``tics_per_ms`` = 1000 by default). A
+duration in ms is first rounded to tics, ``tics = floor(t * tics_per_ms + 0.5)``, and only then
+converted to steps. Computing ``ceil(t_ref / dt)`` in floating point instead gives one step too
+many for many ordinary values (t_ref = 2.47 at dt = 0.01 is 247 steps in NEST, while
+``ceil(2.47 / 0.01)`` is 248).
+"""
+
+import math
+
+TICS_PER_MS = 1000.0
+
+
+def ms_to_tics(t_ms: float, tics_per_ms: float = TICS_PER_MS) -> int:
+    """Round a non-negative duration in ms to the nearest tic (half up), as ``nest::Time(ms)``."""
+    return int(math.floor(t_ms * tics_per_ms + 0.5))
+
+
+def tics_per_step(dt_ms: float, tics_per_ms: float = TICS_PER_MS) -> int:
+    """Number of tics in one step of resolution ``dt_ms``; the step must be a whole number of tics."""
+    tps = ms_to_tics(dt_ms, tics_per_ms)
+    if tps < 1 or abs(tps - dt_ms * tics_per_ms) > 1e-6 * max(1.0, tps):
+        raise ValueError(
+            f"The time step dt = {dt_ms} ms must be a positive multiple of the tic "
+            f"(1/{tics_per_ms:g} ms).")
+    return tps
+
+
+def ms_to_steps_ceil(t_ms: float, dt_ms: float, tics_per_ms: float = TICS_PER_MS) -> int:
+    """Steps covering ``t_ms``: tic-round, then round *up* to whole steps (``Time::get_steps``).
+
+    This is how NEST turns ``t_ref`` into a refractory step count.
+    """
+    tps = tics_per_step(dt_ms, tics_per_ms)
+    return -(-ms_to_tics(t_ms, tics_per_ms) // tps)
+
+
+def ms_to_steps_round(t_ms: float, dt_ms: float) -> int:
+    """Nearest whole number of steps, halves away from zero (NEST's ``delay_ms_to_steps``)."""
+    x = t_ms / dt_ms
+    return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))

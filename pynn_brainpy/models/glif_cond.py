@@ -1,0 +1,546 @@
+r"""NEST's ``glif_cond``: the Allen Institute GLIF1–5 neurons with alpha-shaped conductances.
+
+Membrane potential, relative to the resting potential (``V = V_m − E_L``), with ``n`` synaptic
+ports and the after-spike-current sum ``Σ``:
+
+.. math::
+
+    C_m \frac{dV}{dt} = -G V - \sum_k g_k (V + E_L - E_{rev,k}) + I + Σ
+    \qquad\text{(0 while refractory)}
+
+    \frac{d\,dg_k}{dt} = -\frac{dg_k}{τ_k}, \qquad
+    \frac{dg_k}{dt} = dg_k - \frac{g_k}{τ_k}
+
+A spike of weight ``w`` (nS) on port ``k`` adds ``w·e/τ_k`` to ``dg_k``, so ``g_k`` peaks at ``w``
+``τ_k`` after it. ``V, dg, g`` are integrated with GSL's adaptive RKF45 exactly as NEST does
+(:mod:`pynn_brainpy.engine.rkf45`, absolute tolerance 1e-3, per-neuron sub-step carried across
+steps). The threshold ``Θ = θ_s + θ_v + th_inf`` and the after-spike currents ``I_j`` have
+closed-form updates once per step of length ``h``.
+
+Per-step order (step ``m`` covers ``(m·h, (m+1)·h]``; ``v_old`` is V at the start of the step):
+
+1. Integrate ``(V, dg, g)`` over ``h`` with ``I``, ``Σ`` and the refractory flag held constant.
+2. If not refractory:
+
+   a. R (spike-dependent threshold): ``θ_s ← θ_s·e^{−b_s h}``;
+   b. ``Σ ← Σ_j c_j I_j`` with ``c_j = (1 − e^{−k_j h})/(k_j h)``, then ``I_j ← I_j e^{−k_j h}``
+      (Σ = 0 without after-spike currents);
+   c. A (adapting threshold): with ``β = (I + Σ)/G``, ``φ = a_v/(b_v − G/C_m)``, ``ρ = a_v/b_v``,
+      ``θ_v ← φ(v_old−β)e^{−Gh/C_m} + e^{−b_v h}(θ_v − φ(v_old−β) − ρβ) + ρβ``
+      (the exact solution of ``dθ_v/dt = a_v V − b_v θ_v`` for V relaxing from ``v_old`` to
+      ``β``; conductances do not enter);
+   d. ``Θ ← θ_s + θ_v + th_inf``; a spike if ``V > Θ`` (strict). On a spike: refractory for
+      ``RC`` steps (``t_ref`` rounded to tics, then up to steps, as NEST); ASC:
+      ``I_j ← ΔI_j + r_j e^{−k_j t_ref} I_j``; GLIF1/3: ``V ← V_reset − E_L``;
+      GLIF2/4/5: ``V ← f_v·v_old + V_add`` and ``θ_s ← θ_s e^{−b_s t_ref} + Δθ_s``.
+      The spike time is ``(m+1)·h``.
+
+3. If refractory: count down, ``V ← v_old``; ``θ_s, θ_v, I_j, Σ`` are frozen.
+4. Spikes delivered in this step: ``dg_k ← dg_k + W_k·e/τ_k`` (also while refractory).
+5. The current given to this step is buffered: ``I ← x``; it drives the *next* step's ODE.
+
+Variants (``spike_dependent_threshold``, ``after_spike_currents``, ``adapting_threshold``):
+GLIF1 (F,F,F), GLIF2 (T,F,F), GLIF3 (F,T,F), GLIF4 (T,T,F), GLIF5 (T,T,T).
+
+Where this model departs from NEST (all documented in ``docs/glif_cond.md``):
+
+* ``asc_init`` is the initial after-spike-current state (NEST ignores it unless its state
+  ``ASCurrents`` is set); the first step uses ``Σ = 0``, as NEST does when ``ASCurrents`` is set.
+  There are ``len(asc_decay)`` after-spike currents.
+* ``I_e`` (pA, default 0) is a constant current added to ``I`` (not in NEST's model).
+* ``th_voltage_decay == g/C_m`` makes ``φ`` infinite and is refused (NEST returns NaN).
+* A non-finite membrane potential is reported by :meth:`glif_cond.check_finite` (the PyNN
+  layer calls it after every run) instead of propagating silently.
+"""
+
+from typing import Optional, Sequence
+
+import brainstate
+import jax
+import jax.numpy as jnp
+import numpy as np
+import saiunit as u
+
+from ..engine import rkf45
+from ..engine.timing import ms_to_steps_ceil
+from ._base import InputDynamics, dt_ms, host_exp, magnitude
+
+__all__ = ["glif_cond", "GLIF_VARIANTS", "validate_parameters"]
+
+#: (spike_dependent_threshold, after_spike_currents, adapting_threshold) of GLIF1..5.
+GLIF_VARIANTS = {
+    (False, False, False): 1,
+    (True, False, False): 2,
+    (False, True, False): 3,
+    (True, True, False): 4,
+    (True, True, True): 5,
+}
+
+_EPS_ABS = 1e-3  # NEST's gsl_odeiv_control_y_new(1e-3, 0.0)
+
+_SCALARS = {  # name: (unit, default)
+    "g": (u.nS, 9.43),
+    "E_L": (u.mV, -78.85),
+    "V_th": (u.mV, -51.68),
+    "V_reset": (u.mV, -78.85),
+    "C_m": (u.pF, 58.72),
+    "t_ref": (u.ms, 3.75),
+    "th_spike_add": (u.mV, 0.37),
+    "th_spike_decay": (1 / u.ms, 0.009),
+    "voltage_reset_fraction": (None, 0.20),
+    "voltage_reset_add": (u.mV, 18.51),
+    "th_voltage_index": (1 / u.ms, 0.005),
+    "th_voltage_decay": (1 / u.ms, 0.09),
+    "I_e": (u.pA, 0.0),
+}
+_ASC_VECTORS = {
+    "asc_init": (u.pA, (0.0, 0.0)),
+    "asc_decay": (1 / u.ms, (0.003, 0.1)),
+    "asc_amps": (u.pA, (-9.18, -198.94)),
+    "asc_r": (None, (1.0, 1.0)),
+}
+_PORT_VECTORS = {
+    "tau_syn": (u.ms, (0.2, 2.0)),
+    "E_rev": (u.mV, (0.0, -85.0)),
+}
+
+
+def _fail(param: str, message: str, values) -> None:
+    raise ValueError(f"glif_cond: {param}: {message} (got {np.asarray(values).tolist()!r})")
+
+
+def validate_parameters(p: dict, flags: Sequence[bool]) -> None:
+    """NEST's checks of ``glif_cond`` parameters (spec §2), on host arrays in model units.
+
+    ``p`` holds per-neuron arrays: scalars of shape (N,), ``asc_*`` (N, n_asc), ``tau_syn`` and
+    ``E_rev`` (N, n_ports). Raises ``ValueError`` naming the parameter; the sentences are
+    NEST's. Checks of disabled mechanisms are skipped, as in NEST.
+    """
+    R, ASC, A = (bool(f) for f in flags)
+    if (R, ASC, A) not in GLIF_VARIANTS:
+        raise ValueError(
+            "glif_cond: spike_dependent_threshold, after_spike_currents, adapting_threshold: "
+            "Incorrect model mechanism combination setting. Valid combinations are GLIF1 "
+            "(False, False, False), GLIF2 (True, False, False), GLIF3 (False, True, False), "
+            f"GLIF4 (True, True, False) and GLIF5 (True, True, True); got {(R, ASC, A)}.")
+    bad = p["V_reset"] >= p["V_th"]
+    if np.any(bad):
+        _fail("V_reset", "Reset potential must be smaller than threshold V_th.", p["V_reset"][bad])
+    for name, sentence in (("C_m", "Capacitance must be strictly positive."),
+                           ("g", "Membrane conductance must be strictly positive."),
+                           ("t_ref", "Refractory time constant must be strictly positive.")):
+        bad = ~(p[name] > 0)
+        if np.any(bad):
+            _fail(name, sentence, p[name][bad])
+    if R:
+        bad = ~(p["th_spike_decay"] > 0)
+        if np.any(bad):
+            _fail("th_spike_decay",
+                  "Spike induced threshold time constant must be strictly positive.",
+                  p["th_spike_decay"][bad])
+        f = p["voltage_reset_fraction"]
+        bad = ~((f >= 0) & (f <= 1))
+        if np.any(bad):
+            _fail("voltage_reset_fraction",
+                  "Voltage fraction coefficient following spike must be within [0.0, 1.0].", f[bad])
+    if ASC:
+        sizes = {k: p[k].shape[-1] for k in _ASC_VECTORS}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(
+                "glif_cond: asc_init, asc_decay, asc_amps, asc_r: All after spike current "
+                f"parameters must have the same size (got sizes {sizes}).")
+        bad = ~(p["asc_decay"] > 0)
+        if np.any(bad):
+            _fail("asc_decay", "After-spike current time constant must be strictly positive.",
+                  p["asc_decay"][bad])
+        r = p["asc_r"]
+        bad = ~((r >= 0) & (r <= 1))
+        if np.any(bad):
+            _fail("asc_r", "After spike current fraction following spike coefficients r must be "
+                  "within [0.0, 1.0].", r[bad])
+    if A:
+        bad = ~(p["th_voltage_decay"] > 0)
+        if np.any(bad):
+            _fail("th_voltage_decay",
+                  "Voltage-induced threshold time constant must be strictly positive.",
+                  p["th_voltage_decay"][bad])
+        bad = p["th_voltage_decay"] == p["g"] / p["C_m"]
+        if np.any(bad):
+            _fail("th_voltage_decay", "must differ from g/C_m: the voltage-induced threshold's "
+                  "closed-form update divides by th_voltage_decay - g/C_m.",
+                  p["th_voltage_decay"][bad])
+    if p["tau_syn"].shape[-1] != p["E_rev"].shape[-1]:
+        raise ValueError(
+            "glif_cond: E_rev, tau_syn: The reversal potential and synaptic time constant "
+            f"arrays, i.e., E_rev ({p['E_rev'].shape[-1]}) and tau_syn "
+            f"({p['tau_syn'].shape[-1]}), must have the same size.")
+    if p["tau_syn"].shape[-1] < 1:
+        raise ValueError("glif_cond: tau_syn: at least one synaptic port is required.")
+    bad = ~(p["tau_syn"] > 0)
+    if np.any(bad):
+        _fail("tau_syn", "All synaptic time constants must be strictly positive.",
+              p["tau_syn"][bad])
+
+
+def _refractory_counts(t_ref: np.ndarray, dt: float) -> np.ndarray:
+    """NEST's refractory step counts, evaluated once per distinct t_ref."""
+    uniq, inverse = np.unique(t_ref, return_inverse=True)
+    counts = np.array([ms_to_steps_ceil(float(t), dt) for t in uniq], np.int32)
+    return counts[inverse].reshape(t_ref.shape)
+
+
+class _AbsoluteV:
+    """``model.V``: the membrane potential in absolute mV over the relative internal state."""
+
+    def __init__(self, model):
+        self._model = model
+
+    @property
+    def value(self):
+        m = self._model
+        return m.V_rel.value + m.consts.value["E_L"].reshape(m.varshape)
+
+    @value.setter
+    def value(self, v):
+        m = self._model
+        v = jnp.broadcast_to(jnp.asarray(magnitude(v, u.mV, "V"), m.V_rel.value.dtype), m.varshape)
+        m.V_rel.value = v - m.consts.value["E_L"].reshape(m.varshape)
+
+
+class glif_cond(InputDynamics):
+    r"""GLIF1–5 with alpha-shaped conductances on any number of ports (NEST ``glif_cond``).
+
+    Parameters take saiunit quantities or plain numbers in the units below; every scalar may
+    also be a per-neuron array of shape ``in_size``, and the vector parameters an array of
+    shape ``in_size + (n,)``.
+
+    Parameters
+    ----------
+    in_size : int or tuple of int
+    g : nS, membrane (leak) conductance (NEST ``g_m``), default 9.43
+    E_L : mV, resting potential, default −78.85
+    V_th : mV, instantaneous threshold, default −51.68
+    V_reset : mV, reset potential of GLIF1/3, default −78.85
+    C_m : pF, capacitance, default 58.72
+    t_ref : ms, refractory period, default 3.75
+    th_spike_add : mV, threshold jump per spike (R), default 0.37
+    th_spike_decay : 1/ms, spike-threshold decay rate (R), default 0.009
+    voltage_reset_fraction : 1, ``f_v`` of the R reset, default 0.2
+    voltage_reset_add : mV, ``V_add`` of the R reset, default 18.51
+    th_voltage_index : 1/ms, ``a_v`` (A), default 0.005
+    th_voltage_decay : 1/ms, ``b_v`` (A), default 0.09
+    asc_init : pA, initial after-spike currents, default (0, 0)
+    asc_decay : 1/ms, after-spike current decay rates ``k_j``, default (0.003, 0.1)
+    asc_amps : pA, after-spike current jumps ``ΔI_j``, default (−9.18, −198.94)
+    asc_r : 1, after-spike current fractions ``r_j``, default (1, 1)
+    tau_syn : ms, alpha time constant per port (its length sets the port count), default (0.2, 2)
+    E_rev : mV, reversal potential per port, default (0, −85)
+    spike_dependent_threshold, after_spike_currents, adapting_threshold : bool
+        The mechanism flags selecting GLIF1–5.
+    I_e : pA, constant external current, default 0
+    V_initializer : callable, array or quantity, initial ``V`` (absolute mV); default ``E_L``
+    name : str, optional
+
+    Inputs
+    ------
+    ``add_delta_input(key, w, label='receptor_k')`` adds ``w`` nS to port ``k`` (0-based; NEST
+    receptor ``k+1``) at the end of the next step; an unlabelled delta input goes to port 0.
+    ``update(x)`` takes the external current in pA, which acts on the following step.
+    """
+
+    def __init__(self, in_size, g=9.43 * u.nS, E_L=-78.85 * u.mV, V_th=-51.68 * u.mV,
+                 V_reset=-78.85 * u.mV, C_m=58.72 * u.pF, t_ref=3.75 * u.ms,
+                 th_spike_add=0.37 * u.mV, th_spike_decay=0.009 / u.ms,
+                 voltage_reset_fraction=0.20, voltage_reset_add=18.51 * u.mV,
+                 th_voltage_index=0.005 / u.ms, th_voltage_decay=0.09 / u.ms,
+                 asc_init=(0.0, 0.0) * u.pA, asc_decay=(0.003, 0.1) / u.ms,
+                 asc_amps=(-9.18, -198.94) * u.pA, asc_r=(1.0, 1.0),
+                 tau_syn=(0.2, 2.0) * u.ms, E_rev=(0.0, -85.0) * u.mV,
+                 spike_dependent_threshold=False, after_spike_currents=False,
+                 adapting_threshold=False, I_e=0.0 * u.pA, V_initializer=None,
+                 name: Optional[str] = None):
+        super().__init__(in_size, name=name)
+        self.flags = (bool(spike_dependent_threshold), bool(after_spike_currents),
+                      bool(adapting_threshold))
+        given = dict(g=g, E_L=E_L, V_th=V_th, V_reset=V_reset, C_m=C_m, t_ref=t_ref,
+                     th_spike_add=th_spike_add, th_spike_decay=th_spike_decay,
+                     voltage_reset_fraction=voltage_reset_fraction,
+                     voltage_reset_add=voltage_reset_add, th_voltage_index=th_voltage_index,
+                     th_voltage_decay=th_voltage_decay, I_e=I_e, asc_init=asc_init,
+                     asc_decay=asc_decay, asc_amps=asc_amps, asc_r=asc_r, tau_syn=tau_syn,
+                     E_rev=E_rev)
+        self.params = self._per_neuron_params(given)
+        validate_parameters(self.params, self.flags)
+        self.V_initializer = V_initializer
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def variant(self) -> int:
+        """1..5, the GLIF variant selected by the flags."""
+        return GLIF_VARIANTS[self.flags]
+
+    @property
+    def n_receptors(self) -> int:
+        return int(self.params["tau_syn"].shape[-1])
+
+    @property
+    def n_asc(self) -> int:
+        return int(self.params["asc_decay"].shape[-1])
+
+    @property
+    def receptor_labels(self):
+        return [f"receptor_{k}" for k in range(self.n_receptors)]
+
+    def _per_neuron_params(self, given: dict) -> dict:
+        n = int(np.prod(self.varshape))
+        out = {}
+        for name, (unit, _) in _SCALARS.items():
+            v = magnitude(given[name], unit, name)
+            try:
+                out[name] = np.broadcast_to(v, self.varshape).reshape(n).copy()
+            except ValueError:
+                raise ValueError(f"glif_cond: {name}: expected a scalar or an array of shape "
+                                 f"{self.varshape}, got shape {v.shape}.") from None
+        for name, (unit, _) in {**_ASC_VECTORS, **_PORT_VECTORS}.items():
+            v = np.atleast_1d(magnitude(given[name], unit, name))
+            try:
+                out[name] = np.broadcast_to(v, self.varshape + v.shape[-1:]).reshape(
+                    n, v.shape[-1]).copy()
+            except ValueError:
+                raise ValueError(f"glif_cond: {name}: expected a vector or an array of shape "
+                                 f"{self.varshape} + (n,), got shape {v.shape}.") from None
+        return out
+
+    def constants(self, dt: float) -> dict:
+        """Per-neuron step constants (NEST's ``pre_run_hook``), float64 NumPy arrays."""
+        p = self.params
+        h = dt
+        one = np.ones_like(p["g"])
+        c = {
+            "E_L": p["E_L"],
+            "th_inf": p["V_th"] - p["E_L"],
+            "V_reset": p["V_reset"] - p["E_L"],
+            "G": p["g"], "C_m": p["C_m"], "I_e": p["I_e"],
+            "f_v": p["voltage_reset_fraction"], "V_add": p["voltage_reset_add"],
+            "th_spike_add": p["th_spike_add"],
+            "tau_syn": p["tau_syn"], "E_rev": p["E_rev"],
+            "kappa": np.e / p["tau_syn"],
+            "asc_amps": p["asc_amps"],
+            "ref_count": _refractory_counts(p["t_ref"], h),
+        }
+        R, ASC, A = self.flags
+        c["d_s"] = host_exp(-p["th_spike_decay"] * h) if R else one
+        c["D_s"] = host_exp(-p["th_spike_decay"] * p["t_ref"]) if R else one
+        if ASC:
+            k = p["asc_decay"]
+            c["d_asc"] = host_exp(-k * h)
+            c["c_asc"] = ((1.0 / k) / h) * (1.0 - c["d_asc"])
+            c["D_asc"] = p["asc_r"] * host_exp(-k * p["t_ref"][:, None])
+        else:
+            c["d_asc"] = c["c_asc"] = c["D_asc"] = np.ones_like(p["asc_decay"])
+        if A:
+            G, C, bv, av = p["g"], p["C_m"], p["th_voltage_decay"], p["th_voltage_index"]
+            c["P_V"] = host_exp(-G * h / C)
+            c["P_th"] = 1 / host_exp(bv * h)
+            c["phi"] = av / (bv - G / C)
+            c["rho"] = av / bv
+        else:
+            c["P_V"] = c["P_th"] = c["phi"] = c["rho"] = one
+        return c
+
+    # ------------------------------------------------------------------ state
+    def init_state(self, batch_size=None, **kwargs):
+        if batch_size is not None:
+            raise NotImplementedError("glif_cond does not support batching.")
+        self.dt = dt_ms()
+        dtype = brainstate.environ.dftype()
+        shape = self.varshape
+        consts = self.constants(self.dt)
+        self.consts = brainstate.LongTermState(
+            {k: jnp.asarray(v, jnp.int32 if k == "ref_count" else dtype)
+             for k, v in consts.items()})
+        nr, na = self.n_receptors, self.n_asc
+        zeros = lambda *extra: jnp.zeros(shape + extra, dtype)
+        if self.V_initializer is None:
+            v_abs = consts["E_L"].reshape(shape)
+        elif callable(self.V_initializer):
+            v_abs = magnitude(self.V_initializer(shape), u.mV, "V_initializer")
+        else:
+            v_abs = np.broadcast_to(magnitude(self.V_initializer, u.mV, "V_initializer"), shape)
+        self.V_rel = brainstate.HiddenState(
+            jnp.asarray(np.asarray(v_abs) - consts["E_L"].reshape(shape), dtype))
+        self.dg_syn = brainstate.HiddenState(zeros(nr))
+        self.g_syn = brainstate.HiddenState(zeros(nr))
+        self.I_stim = brainstate.HiddenState(zeros())
+        self.asc = brainstate.HiddenState(
+            jnp.asarray(self.params["asc_init"].reshape(shape + (na,)), dtype))
+        self.asc_sum = brainstate.HiddenState(zeros())
+        self.threshold_spike = brainstate.HiddenState(zeros())
+        self.threshold_voltage = brainstate.HiddenState(zeros())
+        self.threshold_rel = brainstate.HiddenState(
+            jnp.asarray(consts["th_inf"].reshape(shape), dtype))
+        self.refractory_step_count = brainstate.ShortTermState(jnp.zeros(shape, jnp.int32))
+        self.integration_step = brainstate.ShortTermState(jnp.full(shape, self.dt, dtype))
+        self.last_spike_time = brainstate.ShortTermState(jnp.full(shape, -1e7, dtype))
+        self.step_count = brainstate.ShortTermState(jnp.zeros((), jnp.int32))
+        self.spike = brainstate.ShortTermState(zeros())
+
+    def reset_state(self, batch_size=None, **kwargs):
+        self.init_state(batch_size, **kwargs)
+
+    @property
+    def V(self):
+        """Membrane potential in absolute mV (``.value`` readable and settable)."""
+        return _AbsoluteV(self)
+
+    # ------------------------------------------------------------------ dynamics
+    def _rhs(self, c, refractory, I_tot, asc_sum):
+        """Right-hand side for (V, dg, g), arithmetic in NEST's order (glif_cond_dynamics)."""
+        n_ports = self.n_receptors
+
+        def rhs(y):
+            V, dg, g = y
+            Vs = jnp.where(refractory, c["V_reset"], V)
+            I_syn = 0.0
+            for k in range(n_ports):
+                I_syn = I_syn + g[:, k] * (Vs + c["E_L"] - c["E_rev"][:, k])
+            I_leak = c["G"] * Vs
+            dV = jnp.where(refractory, 0.0, (-I_leak - I_syn + I_tot + asc_sum) / c["C_m"])
+            ddg = -dg / c["tau_syn"]
+            dgdt = dg - g / c["tau_syn"]
+            return dV, ddg, dgdt
+        return rhs
+
+    def update(self, x=0.0):
+        """Advance one step of ``dt`` with external current ``x`` (pA, used next step)."""
+        if abs(dt_ms() - self.dt) > 1e-12 * self.dt:
+            raise ValueError(f"glif_cond was initialised with dt = {self.dt} ms but is updated "
+                             f"with dt = {dt_ms()} ms; call init_state() under the new dt.")
+        stray = self.unused_delta_labels(self.receptor_labels)
+        if stray:
+            raise ValueError(f"glif_cond has ports {self.receptor_labels}; delta inputs were "
+                             f"given to unknown labels {stray}.")
+        n = int(np.prod(self.varshape))
+        shape = self.varshape
+        c = self.consts.value
+        dtype = self.V_rel.value.dtype
+        R, ASC, A = self.flags
+        flat = lambda s: s.value.reshape((n,) + s.value.shape[len(shape):])
+
+        v_old = flat(self.V_rel)
+        refr_count = flat(self.refractory_step_count)
+        refractory = refr_count > 0
+        I_buf = flat(self.I_stim)
+        I_tot = I_buf + c["I_e"]
+        asc_sum = flat(self.asc_sum)
+
+        # 1. ODE step over dt.
+        y0 = (v_old, flat(self.dg_syn), flat(self.g_syn))
+        (V, dg, g), H = rkf45.advance(self._rhs(c, refractory, I_tot, asc_sum), y0,
+                                      flat(self.integration_step), self.dt, _EPS_ABS)
+
+        # 2. Threshold and after-spike currents (non-refractory neurons only).
+        th_s = flat(self.threshold_spike)
+        th_v = flat(self.threshold_voltage)
+        asc = flat(self.asc)
+        th_s_new = th_s * c["d_s"] if R else th_s
+        if ASC:
+            sum_new = jnp.zeros_like(asc_sum)
+            for j in range(self.n_asc):
+                sum_new = sum_new + c["c_asc"][:, j] * asc[:, j]
+            asc_new = asc * c["d_asc"]
+        else:
+            sum_new, asc_new = jnp.zeros_like(asc_sum), asc
+        if A:
+            beta = (I_tot + sum_new) / c["G"]
+            pv = c["phi"] * (v_old - beta)
+            th_v_new = (pv * c["P_V"] + c["P_th"] * (th_v - pv - c["rho"] * beta)
+                        + c["rho"] * beta)
+        else:
+            th_v_new = th_v
+        threshold = th_s_new + th_v_new + c["th_inf"]
+        spike = ~refractory & (V > threshold)
+
+        # Spike: reset.
+        if ASC:
+            asc_new = jnp.where(spike[:, None], c["asc_amps"] + asc_new * c["D_asc"], asc_new)
+        if R:
+            V_spk = c["f_v"] * v_old + c["V_add"]
+            th_s_new = jnp.where(spike, th_s_new * c["D_s"] + c["th_spike_add"], th_s_new)
+        else:
+            V_spk = c["V_reset"]
+        V = jnp.where(spike, V_spk, V)
+
+        # 3. Refractory neurons: hold V, freeze threshold parts and ASCs.
+        keep = lambda new, old: jnp.where(refractory.reshape(old.shape[:1] + (1,) * (old.ndim - 1)),
+                                          old, new)
+        V = jnp.where(refractory, v_old, V)
+        th_s_new, th_v_new = keep(th_s_new, th_s), keep(th_v_new, th_v)
+        asc_new, sum_new = keep(asc_new, asc), keep(sum_new, asc_sum)
+        threshold = th_s_new + th_v_new + c["th_inf"]
+        refr_count = jnp.where(spike, c["ref_count"], jnp.where(refractory, refr_count - 1,
+                                                               refr_count))
+
+        # 4. Spikes delivered in this step.
+        W = jnp.stack([jnp.broadcast_to(jnp.asarray(
+            self.delta_inputs_for(lab, "receptor_0", u.nS), dtype).reshape(-1), (n,))
+            for lab in self.receptor_labels], axis=1)
+        dg = dg + W * c["kappa"]
+
+        # 5. Buffer the current for the next step.
+        x_now = magnitude(x, u.pA, "x") if isinstance(x, u.Quantity) else x
+        I_next = jnp.broadcast_to(jnp.asarray(x_now + self.current_inputs(u.pA), dtype)
+                                  .reshape(-1), (n,))
+
+        step = self.step_count.value
+        unflat = lambda a: a.reshape(shape + a.shape[1:])
+        self.V_rel.value = unflat(V)
+        self.dg_syn.value = unflat(dg)
+        self.g_syn.value = unflat(g)
+        self.integration_step.value = unflat(H)
+        self.threshold_spike.value = unflat(th_s_new)
+        self.threshold_voltage.value = unflat(th_v_new)
+        self.threshold_rel.value = unflat(threshold)
+        self.asc.value = unflat(asc_new)
+        self.asc_sum.value = unflat(sum_new)
+        self.refractory_step_count.value = unflat(refr_count)
+        self.I_stim.value = unflat(I_next)
+        self.last_spike_time.value = jnp.where(
+            unflat(spike), (step + 1).astype(dtype) * self.dt, self.last_spike_time.value)
+        self.step_count.value = step + 1
+        out = unflat(spike.astype(dtype))
+        self.spike.value = out
+        return out
+
+    # ------------------------------------------------------------------ readout
+    def recordable(self, name: str):
+        """A NEST recordable by NEST's name: ``V_m``, ``g_<k>`` (1-based), ``threshold``
+        (absolute), ``threshold_spike``, ``threshold_voltage``, ``ASCurrents_sum``, ``I``."""
+        E_L = self.consts.value["E_L"].reshape(self.varshape)
+        if name == "V_m":
+            return self.V_rel.value + E_L
+        if name == "threshold":
+            return self.threshold_rel.value + E_L
+        simple = {"threshold_spike": self.threshold_spike, "threshold_voltage":
+                  self.threshold_voltage, "ASCurrents_sum": self.asc_sum, "I": self.I_stim}
+        if name in simple:
+            return simple[name].value
+        if name.startswith("g_") and name[2:].isdigit() and 1 <= int(name[2:]) <= self.n_receptors:
+            return self.g_syn.value[..., int(name[2:]) - 1]
+        raise KeyError(f"glif_cond has no recordable {name!r}; it has "
+                       f"{self.recordable_names()}.")
+
+    def recordable_names(self):
+        return (["V_m"] + [f"g_{k + 1}" for k in range(self.n_receptors)] +
+                ["threshold", "threshold_spike", "threshold_voltage", "ASCurrents_sum", "I"])
+
+    def check_finite(self):
+        """Raise ``FloatingPointError`` if any membrane potential is NaN or infinite."""
+        V = np.asarray(self.V_rel.value)
+        bad = ~np.isfinite(V)
+        if bad.any():
+            idx = np.flatnonzero(bad)
+            raise FloatingPointError(
+                f"glif_cond {self.name}: the membrane potential of {idx.size} neuron(s) "
+                f"(first indices {idx[:5].tolist()}) became non-finite; the integration "
+                "diverged (very large negative conductances or currents?).")
