@@ -78,31 +78,15 @@ GLIF_VARIANTS = {
 
 _EPS_ABS = 1e-3  # NEST's gsl_odeiv_control_y_new(1e-3, 0.0)
 
-_SCALARS = {  # name: (unit, default)
-    "g": (u.nS, 9.43),
-    "E_L": (u.mV, -78.85),
-    "V_th": (u.mV, -51.68),
-    "V_reset": (u.mV, -78.85),
-    "C_m": (u.pF, 58.72),
-    "t_ref": (u.ms, 3.75),
-    "th_spike_add": (u.mV, 0.37),
-    "th_spike_decay": (1 / u.ms, 0.009),
-    "voltage_reset_fraction": (None, 0.20),
-    "voltage_reset_add": (u.mV, 18.51),
-    "th_voltage_index": (1 / u.ms, 0.005),
-    "th_voltage_decay": (1 / u.ms, 0.09),
-    "I_e": (u.pA, 0.0),
+#: Units of the constructor's parameters (None: dimensionless).
+_SCALAR_UNITS = {
+    "g": u.nS, "E_L": u.mV, "V_th": u.mV, "V_reset": u.mV, "C_m": u.pF, "t_ref": u.ms,
+    "th_spike_add": u.mV, "th_spike_decay": 1 / u.ms, "voltage_reset_fraction": None,
+    "voltage_reset_add": u.mV, "th_voltage_index": 1 / u.ms, "th_voltage_decay": 1 / u.ms,
+    "I_e": u.pA,
 }
-_ASC_VECTORS = {
-    "asc_init": (u.pA, (0.0, 0.0)),
-    "asc_decay": (1 / u.ms, (0.003, 0.1)),
-    "asc_amps": (u.pA, (-9.18, -198.94)),
-    "asc_r": (None, (1.0, 1.0)),
-}
-_PORT_VECTORS = {
-    "tau_syn": (u.ms, (0.2, 2.0)),
-    "E_rev": (u.mV, (0.0, -85.0)),
-}
+_ASC_UNITS = {"asc_init": u.pA, "asc_decay": 1 / u.ms, "asc_amps": u.pA, "asc_r": None}
+_PORT_UNITS = {"tau_syn": u.ms, "E_rev": u.mV}
 
 
 def _fail(param: str, message: str, values) -> None:
@@ -144,7 +128,7 @@ def validate_parameters(p: dict, flags: Sequence[bool]) -> None:
             _fail("voltage_reset_fraction",
                   "Voltage fraction coefficient following spike must be within [0.0, 1.0].", f[bad])
     if ASC:
-        sizes = {k: p[k].shape[-1] for k in _ASC_VECTORS}
+        sizes = {k: p[k].shape[-1] for k in _ASC_UNITS}
         if len(set(sizes.values())) != 1:
             raise ValueError(
                 "glif_cond: asc_init, asc_decay, asc_amps, asc_r: All after spike current "
@@ -248,16 +232,15 @@ class glif_cond(InputDynamics):
     ``update(x)`` takes the external current in pA, which acts on the following step.
     """
 
-    def __init__(self, in_size, g=9.43 * u.nS, E_L=-78.85 * u.mV, V_th=-51.68 * u.mV,
-                 V_reset=-78.85 * u.mV, C_m=58.72 * u.pF, t_ref=3.75 * u.ms,
-                 th_spike_add=0.37 * u.mV, th_spike_decay=0.009 / u.ms,
-                 voltage_reset_fraction=0.20, voltage_reset_add=18.51 * u.mV,
-                 th_voltage_index=0.005 / u.ms, th_voltage_decay=0.09 / u.ms,
-                 asc_init=(0.0, 0.0) * u.pA, asc_decay=(0.003, 0.1) / u.ms,
-                 asc_amps=(-9.18, -198.94) * u.pA, asc_r=(1.0, 1.0),
-                 tau_syn=(0.2, 2.0) * u.ms, E_rev=(0.0, -85.0) * u.mV,
-                 spike_dependent_threshold=False, after_spike_currents=False,
-                 adapting_threshold=False, I_e=0.0 * u.pA, V_initializer=None,
+    # Defaults are plain numbers in the documented units: a saiunit Quantity made at import
+    # time would be stored in the then-default float32 and lose digits (0.2 ms -> 0.2000000030).
+    def __init__(self, in_size, g=9.43, E_L=-78.85, V_th=-51.68, V_reset=-78.85, C_m=58.72,
+                 t_ref=3.75, th_spike_add=0.37, th_spike_decay=0.009,
+                 voltage_reset_fraction=0.20, voltage_reset_add=18.51, th_voltage_index=0.005,
+                 th_voltage_decay=0.09, asc_init=(0.0, 0.0), asc_decay=(0.003, 0.1),
+                 asc_amps=(-9.18, -198.94), asc_r=(1.0, 1.0), tau_syn=(0.2, 2.0),
+                 E_rev=(0.0, -85.0), spike_dependent_threshold=False, after_spike_currents=False,
+                 adapting_threshold=False, I_e=0.0, V_initializer=None,
                  name: Optional[str] = None):
         super().__init__(in_size, name=name)
         self.flags = (bool(spike_dependent_threshold), bool(after_spike_currents),
@@ -294,14 +277,14 @@ class glif_cond(InputDynamics):
     def _per_neuron_params(self, given: dict) -> dict:
         n = int(np.prod(self.varshape))
         out = {}
-        for name, (unit, _) in _SCALARS.items():
+        for name, unit in _SCALAR_UNITS.items():
             v = magnitude(given[name], unit, name)
             try:
                 out[name] = np.broadcast_to(v, self.varshape).reshape(n).copy()
             except ValueError:
                 raise ValueError(f"glif_cond: {name}: expected a scalar or an array of shape "
                                  f"{self.varshape}, got shape {v.shape}.") from None
-        for name, (unit, _) in {**_ASC_VECTORS, **_PORT_VECTORS}.items():
+        for name, unit in {**_ASC_UNITS, **_PORT_UNITS}.items():
             v = np.atleast_1d(magnitude(given[name], unit, name))
             try:
                 out[name] = np.broadcast_to(v, self.varshape + v.shape[-1:]).reshape(
