@@ -25,8 +25,10 @@ smallest normal number):
 * otherwise accept and keep ``H = h``.
 
 A trial whose ``H`` reaches past the end of the simulation step is cut to end exactly there; the
-next ``H`` is derived from the cut length. There is no minimum step and no iteration cap, as in
-GSL. The arithmetic is written in GSL's order so that float64 results agree with NEST's to the
+next ``H`` is derived from the cut length. There is no minimum step, as in GSL. GSL has no
+iteration cap either, and a diverging solution then shrinks ``H`` towards one ulp and never
+finishes the step; here a neuron that needs more than ``max_trials`` trials in one step is
+stopped and reported as stalled, so that the caller can flag it. The arithmetic is written in GSL's order so that float64 results agree with NEST's to the
 last bits.
 
 All functions are pure; state is a pytree whose leaves have the neuron axis first.
@@ -133,9 +135,10 @@ def control(err, h_try, eps_abs):
 
 
 class _Sweep(NamedTuple):
-    t: jax.Array      # time reached inside the step, per neuron
-    y: object        # state pytree
-    H: jax.Array      # carried sub-step size, per neuron
+    t: jax.Array       # time reached inside the step, per neuron
+    y: object         # state pytree
+    H: jax.Array       # carried sub-step size, per neuron
+    trials: jax.Array  # trials made in this step, per neuron
 
 
 def _attempt(rhs, s: _Sweep, t_end, eps_abs, active):
@@ -153,10 +156,10 @@ def _attempt(rhs, s: _Sweep, t_end, eps_abs, active):
     t = jnp.where(take, t_after, s.t)
     y = jax.tree_util.tree_map(lambda a, b: jnp.where(_per_neuron(take, a), a, b), y_new, s.y)
     H = jnp.where(active, h_next, s.H)
-    return _Sweep(t, y, H)
+    return _Sweep(t, y, H, s.trials + active.astype(s.trials.dtype))
 
 
-def advance(rhs: Callable, y, H, h, eps_abs=1e-3):
+def advance(rhs: Callable, y, H, h, eps_abs=1e-3, max_trials=10_000):
     """Integrate every neuron over one simulation step of length ``h``.
 
     Parameters
@@ -170,9 +173,13 @@ def advance(rhs: Callable, y, H, h, eps_abs=1e-3):
     h : float
         Simulation step (ms).
 
+    max_trials : int
+        Trials allowed per neuron and step before it is given up as stalled (diverging).
+
     Returns
     -------
-    (y, H): the state at the end of the step and the sub-step sizes to carry on.
+    (y, H, stalled): the state at the end of the step, the sub-step sizes to carry on, and a
+    per-neuron mask of neurons that did not reach the end of the step.
 
     The first trial is made for all neurons at once. Only when some neuron was rejected or
     needs more than one sub-step does the adaptive loop run, so a quiet step costs one
@@ -180,15 +187,16 @@ def advance(rhs: Callable, y, H, h, eps_abs=1e-3):
     """
     dtype = H.dtype
     t_end = jnp.asarray(h, dtype)
-    s0 = _Sweep(jnp.zeros_like(H), y, H)
+    s0 = _Sweep(jnp.zeros_like(H), y, H, jnp.zeros(H.shape, jnp.int32))
     all_active = jnp.ones(H.shape, bool)
     s1 = _attempt(rhs, s0, t_end, eps_abs, all_active)
 
-    def cond(s):
-        return jnp.any(s.t < t_end)
+    def running(s):
+        return (s.t < t_end) & (s.trials < max_trials)
 
     def body(s):
-        return _attempt(rhs, s, t_end, eps_abs, s.t < t_end)
+        return _attempt(rhs, s, t_end, eps_abs, running(s))
 
-    s = lax.cond(jnp.all(s1.t >= t_end), lambda s: s, lambda s: lax.while_loop(cond, body, s), s1)
-    return s.y, s.H
+    s = lax.cond(jnp.all(s1.t >= t_end), lambda s: s,
+                 lambda s: lax.while_loop(lambda s: jnp.any(running(s)), body, s), s1)
+    return s.y, s.H, s.t < t_end

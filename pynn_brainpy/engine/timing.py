@@ -37,6 +37,5 @@ def ms_to_steps_ceil(t_ms: float, dt_ms: float, tics_per_ms: float = TICS_PER_MS
 
 
 def ms_to_steps_round(t_ms: float, dt_ms: float) -> int:
-    """Nearest whole number of steps, halves away from zero (NEST's ``delay_ms_to_steps``)."""
-    x = t_ms / dt_ms
-    return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
+    """Nearest whole number of steps (NEST's ``delay_ms_to_steps``: ``t · (1/dt)``, half up)."""
+    return int(math.floor(t_ms * (1.0 / dt_ms) + 0.5))

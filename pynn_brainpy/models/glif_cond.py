@@ -49,8 +49,11 @@ Where this model departs from NEST (all documented in ``docs/glif_cond.md``):
   There are ``len(asc_decay)`` after-spike currents.
 * ``I_e`` (pA, default 0) is a constant current added to ``I`` (not in NEST's model).
 * ``th_voltage_decay == g/C_m`` makes ``φ`` infinite and is refused (NEST returns NaN).
-* A non-finite membrane potential is reported by :meth:`glif_cond.check_finite` (the PyNN
-  layer calls it after every run) instead of propagating silently.
+* A diverging neuron (one that needs more than 10 000 RKF45 trials in one step, where GSL
+  would shrink its step towards one ulp and never finish) gets ``V = NaN``; a non-finite
+  membrane potential is reported by :meth:`glif_cond.check_finite` (the PyNN layer calls it
+  after every run) instead of propagating silently. Finite excursions (NEST reaches −6e9 mV
+  with a −2000 nS weight) are integrated as in NEST.
 """
 
 from typing import Optional, Sequence
@@ -419,8 +422,10 @@ class glif_cond(InputDynamics):
 
         # 1. ODE step over dt.
         y0 = (v_old, flat(self.dg_syn), flat(self.g_syn))
-        (V, dg, g), H = rkf45.advance(self._rhs(c, refractory, I_tot, asc_sum), y0,
-                                      flat(self.integration_step), self.dt, _EPS_ABS)
+        (V, dg, g), H, stalled = rkf45.advance(self._rhs(c, refractory, I_tot, asc_sum), y0,
+                                               flat(self.integration_step), self.dt, _EPS_ABS)
+        # A neuron whose integration stalls is diverging: mark it for check_finite().
+        V = jnp.where(stalled, jnp.nan, V)
 
         # 2. Threshold and after-spike currents (non-refractory neurons only).
         th_s = flat(self.threshold_spike)
