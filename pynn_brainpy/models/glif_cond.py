@@ -176,6 +176,20 @@ def _refractory_counts(t_ref: np.ndarray, dt: float) -> np.ndarray:
     return counts[inverse].reshape(t_ref.shape)
 
 
+def _device_constants(consts: dict, dtype) -> dict:
+    """Constants as jit arguments: 0-d (or one per port) when the population is homogeneous,
+    per neuron otherwise; vectors become port-major ``(n, N)`` so that ``c[k]`` is a row."""
+    out = {}
+    for key, v in consts.items():
+        dt = jnp.int32 if key == "ref_count" else dtype
+        same = bool(np.all(v == v[0:1])) if v.size else True
+        if v.ndim == 1:
+            out[key] = jnp.asarray(v[0] if same else v, dt)
+        else:
+            out[key] = jnp.asarray(v[0] if same else v.T, dt)
+    return out
+
+
 class _AbsoluteV:
     """``model.V``: the membrane potential in absolute mV over the relative internal state."""
 
@@ -185,13 +199,13 @@ class _AbsoluteV:
     @property
     def value(self):
         m = self._model
-        return m.V_rel.value + m.consts.value["E_L"].reshape(m.varshape)
+        return m.V_rel.value + m.consts.value["E_L"]
 
     @value.setter
     def value(self, v):
         m = self._model
         v = jnp.broadcast_to(jnp.asarray(magnitude(v, u.mV, "V"), m.V_rel.value.dtype), m.varshape)
-        m.V_rel.value = v - m.consts.value["E_L"].reshape(m.varshape)
+        m.V_rel.value = v - m.consts.value["E_L"]
 
 
 class glif_cond(InputDynamics):
@@ -336,17 +350,17 @@ class glif_cond(InputDynamics):
 
     # ------------------------------------------------------------------ state
     def init_state(self, batch_size=None, **kwargs):
+        """Create the states. ``g_syn``, ``dg_syn`` are port-major: ``(n_receptors,) + varshape``;
+        ``asc`` is ``(n_asc,) + varshape``."""
         if batch_size is not None:
             raise NotImplementedError("glif_cond does not support batching.")
         self.dt = dt_ms()
         dtype = brainstate.environ.dftype()
         shape = self.varshape
         consts = self.constants(self.dt)
-        self.consts = brainstate.LongTermState(
-            {k: jnp.asarray(v, jnp.int32 if k == "ref_count" else dtype)
-             for k, v in consts.items()})
+        self.consts = brainstate.LongTermState(_device_constants(consts, dtype))
         nr, na = self.n_receptors, self.n_asc
-        zeros = lambda *extra: jnp.zeros(shape + extra, dtype)
+        zeros = lambda *lead: jnp.zeros(lead + shape, dtype)
         if self.V_initializer is None:
             v_abs = consts["E_L"].reshape(shape)
         elif callable(self.V_initializer):
@@ -359,17 +373,14 @@ class glif_cond(InputDynamics):
         self.g_syn = brainstate.HiddenState(zeros(nr))
         self.I_stim = brainstate.HiddenState(zeros())
         self.asc = brainstate.HiddenState(
-            jnp.asarray(self.params["asc_init"].reshape(shape + (na,)), dtype))
+            jnp.asarray(self.params["asc_init"].T.reshape((na,) + shape), dtype))
         self.asc_sum = brainstate.HiddenState(zeros())
         self.threshold_spike = brainstate.HiddenState(zeros())
         self.threshold_voltage = brainstate.HiddenState(zeros())
-        self.threshold_rel = brainstate.HiddenState(
-            jnp.asarray(consts["th_inf"].reshape(shape), dtype))
         self.refractory_step_count = brainstate.ShortTermState(jnp.zeros(shape, jnp.int32))
         self.integration_step = brainstate.ShortTermState(jnp.full(shape, self.dt, dtype))
         self.last_spike_time = brainstate.ShortTermState(jnp.full(shape, -1e7, dtype))
         self.step_count = brainstate.ShortTermState(jnp.zeros((), jnp.int32))
-        self.spike = brainstate.ShortTermState(zeros())
 
     def reset_state(self, batch_size=None, **kwargs):
         self.init_state(batch_size, **kwargs)
@@ -381,20 +392,18 @@ class glif_cond(InputDynamics):
 
     # ------------------------------------------------------------------ dynamics
     def _rhs(self, c, refractory, I_tot, asc_sum):
-        """Right-hand side for (V, dg, g), arithmetic in NEST's order (glif_cond_dynamics)."""
-        n_ports = self.n_receptors
+        """Right-hand side for (V, dg_k, g_k), in NEST's arithmetic order (glif_cond_dynamics)."""
+        ports = range(self.n_receptors)
 
         def rhs(y):
             V, dg, g = y
             Vs = jnp.where(refractory, c["V_reset"], V)
             I_syn = 0.0
-            for k in range(n_ports):
-                I_syn = I_syn + g[:, k] * (Vs + c["E_L"] - c["E_rev"][:, k])
-            I_leak = c["G"] * Vs
-            dV = jnp.where(refractory, 0.0, (-I_leak - I_syn + I_tot + asc_sum) / c["C_m"])
-            ddg = -dg / c["tau_syn"]
-            dgdt = dg - g / c["tau_syn"]
-            return dV, ddg, dgdt
+            for k in ports:
+                I_syn = I_syn + g[k] * (Vs + c["E_L"] - c["E_rev"][k])
+            dV = jnp.where(refractory, 0.0, (-(c["G"] * Vs) - I_syn + I_tot + asc_sum) / c["C_m"])
+            return (dV, tuple(-dg[k] / c["tau_syn"][k] for k in ports),
+                    tuple(dg[k] - g[k] / c["tau_syn"][k] for k in ports))
         return rhs
 
     def update(self, x=0.0):
@@ -411,69 +420,59 @@ class glif_cond(InputDynamics):
         c = self.consts.value
         dtype = self.V_rel.value.dtype
         R, ASC, A = self.flags
-        flat = lambda s: s.value.reshape((n,) + s.value.shape[len(shape):])
+        rows = lambda st: tuple(row.reshape(n) for row in st.value)
 
-        v_old = flat(self.V_rel)
-        refr_count = flat(self.refractory_step_count)
+        v_old = self.V_rel.value.reshape(n)
+        refr_count = self.refractory_step_count.value.reshape(n)
         refractory = refr_count > 0
-        I_buf = flat(self.I_stim)
-        I_tot = I_buf + c["I_e"]
-        asc_sum = flat(self.asc_sum)
+        I_tot = self.I_stim.value.reshape(n) + c["I_e"]
+        asc_sum = self.asc_sum.value.reshape(n)
 
-        # 1. ODE step over dt.
-        y0 = (v_old, flat(self.dg_syn), flat(self.g_syn))
-        (V, dg, g), H, stalled = rkf45.advance(self._rhs(c, refractory, I_tot, asc_sum), y0,
-                                               flat(self.integration_step), self.dt, _EPS_ABS)
-        # A neuron whose integration stalls is diverging: mark it for check_finite().
+        # 1. ODE step over dt (a diverging neuron is marked with V = NaN for check_finite).
+        (V, dg, g), H, stalled = rkf45.advance(
+            self._rhs(c, refractory, I_tot, asc_sum), (v_old, rows(self.dg_syn), rows(self.g_syn)),
+            self.integration_step.value.reshape(n), self.dt, _EPS_ABS)
         V = jnp.where(stalled, jnp.nan, V)
 
-        # 2. Threshold and after-spike currents (non-refractory neurons only).
-        th_s = flat(self.threshold_spike)
-        th_v = flat(self.threshold_voltage)
-        asc = flat(self.asc)
-        th_s_new = th_s * c["d_s"] if R else th_s
-        if ASC:
-            sum_new = jnp.zeros_like(asc_sum)
-            for j in range(self.n_asc):
-                sum_new = sum_new + c["c_asc"][:, j] * asc[:, j]
-            asc_new = asc * c["d_asc"]
-        else:
-            sum_new, asc_new = jnp.zeros_like(asc_sum), asc
-        if A:
-            beta = (I_tot + sum_new) / c["G"]
-            pv = c["phi"] * (v_old - beta)
-            th_v_new = (pv * c["P_V"] + c["P_th"] * (th_v - pv - c["rho"] * beta)
-                        + c["rho"] * beta)
-        else:
-            th_v_new = th_v
-        threshold = th_s_new + th_v_new + c["th_inf"]
-        spike = ~refractory & (V > threshold)
-
-        # Spike: reset.
-        if ASC:
-            asc_new = jnp.where(spike[:, None], c["asc_amps"] + asc_new * c["D_asc"], asc_new)
+        # 2. Threshold components and after-spike currents of non-refractory neurons.
+        th_s = self.threshold_spike.value.reshape(n)
+        th_v = self.threshold_voltage.value.reshape(n)
+        asc = rows(self.asc)
+        live = lambda new, old: jnp.where(refractory, old, new)  # refractory: frozen
         if R:
-            V_spk = c["f_v"] * v_old + c["V_add"]
-            th_s_new = jnp.where(spike, th_s_new * c["D_s"] + c["th_spike_add"], th_s_new)
+            th_s = live(th_s * c["d_s"], th_s)
+        if ASC:
+            new_sum = 0.0
+            for j in range(self.n_asc):
+                new_sum = new_sum + c["c_asc"][j] * asc[j]
+            asc = tuple(live(asc[j] * c["d_asc"][j], asc[j]) for j in range(self.n_asc))
+            asc_sum = live(new_sum, asc_sum)
         else:
-            V_spk = c["V_reset"]
-        V = jnp.where(spike, V_spk, V)
+            asc_sum = live(jnp.zeros_like(asc_sum), asc_sum)
+        if A:
+            beta = (I_tot + asc_sum) / c["G"]
+            pv = c["phi"] * (v_old - beta)
+            th_v = live(pv * c["P_V"] + c["P_th"] * (th_v - pv - c["rho"] * beta)
+                        + c["rho"] * beta, th_v)
+        spike = ~refractory & (V > th_s + th_v + c["th_inf"])
 
-        # 3. Refractory neurons: hold V, freeze threshold parts and ASCs.
-        keep = lambda new, old: jnp.where(refractory.reshape(old.shape[:1] + (1,) * (old.ndim - 1)),
-                                          old, new)
+        # Reset of spiking neurons; refractory ones hold V at its value from the step start.
+        if ASC:
+            asc = tuple(jnp.where(spike, c["asc_amps"][j] + asc[j] * c["D_asc"][j], asc[j])
+                        for j in range(self.n_asc))
+        if R:
+            V = jnp.where(spike, c["f_v"] * v_old + c["V_add"], V)
+            th_s = jnp.where(spike, th_s * c["D_s"] + c["th_spike_add"], th_s)
+        else:
+            V = jnp.where(spike, c["V_reset"], V)
         V = jnp.where(refractory, v_old, V)
-        th_s_new, th_v_new = keep(th_s_new, th_s), keep(th_v_new, th_v)
-        asc_new, sum_new = keep(asc_new, asc), keep(sum_new, asc_sum)
-        threshold = th_s_new + th_v_new + c["th_inf"]
-        refr_count = jnp.where(spike, c["ref_count"], jnp.where(refractory, refr_count - 1,
-                                                               refr_count))
+        refr_count = jnp.where(spike, c["ref_count"], refr_count - refractory.astype(jnp.int32))
 
-        # 4. Spikes delivered in this step.
-        W = jnp.stack([jnp.broadcast_to(jnp.asarray(
-            self.delta_inputs_for(lab, "receptor_0", u.nS), dtype).reshape(-1), (n,))
-            for lab in self.receptor_labels], axis=1)
-        dg = dg + W * c["kappa"]
+        # 4. Spikes delivered in this step: dg_k += W_k·e/τ_k (also while refractory).
+        if self._delta_inputs:
+            dg = tuple(dg[k] + jnp.asarray(self.delta_inputs_for(
+                lab, "receptor_0", u.nS), dtype).reshape(-1) * c["kappa"][k]
+                for k, lab in enumerate(self.receptor_labels))
 
         # 5. Buffer the current for the next step.
         x_now = magnitude(x, u.pA, "x") if isinstance(x, u.Quantity) else x
@@ -481,40 +480,39 @@ class glif_cond(InputDynamics):
                                   .reshape(-1), (n,))
 
         step = self.step_count.value
-        unflat = lambda a: a.reshape(shape + a.shape[1:])
-        self.V_rel.value = unflat(V)
-        self.dg_syn.value = unflat(dg)
-        self.g_syn.value = unflat(g)
-        self.integration_step.value = unflat(H)
-        self.threshold_spike.value = unflat(th_s_new)
-        self.threshold_voltage.value = unflat(th_v_new)
-        self.threshold_rel.value = unflat(threshold)
-        self.asc.value = unflat(asc_new)
-        self.asc_sum.value = unflat(sum_new)
-        self.refractory_step_count.value = unflat(refr_count)
-        self.I_stim.value = unflat(I_next)
+        stack = lambda parts: jnp.stack(parts).reshape((len(parts),) + shape)
+        self.V_rel.value = V.reshape(shape)
+        self.dg_syn.value = stack(dg)
+        self.g_syn.value = stack(g)
+        self.integration_step.value = H.reshape(shape)
+        self.threshold_spike.value = th_s.reshape(shape)
+        self.threshold_voltage.value = th_v.reshape(shape)
+        self.asc.value = stack(asc)
+        self.asc_sum.value = asc_sum.reshape(shape)
+        self.refractory_step_count.value = refr_count.reshape(shape)
+        self.I_stim.value = I_next.reshape(shape)
+        spike = spike.reshape(shape)
         self.last_spike_time.value = jnp.where(
-            unflat(spike), (step + 1).astype(dtype) * self.dt, self.last_spike_time.value)
+            spike, (step + 1).astype(dtype) * self.dt, self.last_spike_time.value)
         self.step_count.value = step + 1
-        out = unflat(spike.astype(dtype))
-        self.spike.value = out
-        return out
+        return spike.astype(dtype)
 
     # ------------------------------------------------------------------ readout
     def recordable(self, name: str):
         """A NEST recordable by NEST's name: ``V_m``, ``g_<k>`` (1-based), ``threshold``
         (absolute), ``threshold_spike``, ``threshold_voltage``, ``ASCurrents_sum``, ``I``."""
-        E_L = self.consts.value["E_L"].reshape(self.varshape)
+        E_L = jnp.broadcast_to(self.consts.value["E_L"], self.varshape)
         if name == "V_m":
             return self.V_rel.value + E_L
         if name == "threshold":
-            return self.threshold_rel.value + E_L
+            th_inf = jnp.broadcast_to(self.consts.value["th_inf"], self.varshape)
+            return (self.threshold_spike.value + self.threshold_voltage.value + th_inf) + E_L
         simple = {"threshold_spike": self.threshold_spike, "threshold_voltage":
                   self.threshold_voltage, "ASCurrents_sum": self.asc_sum, "I": self.I_stim}
         if name in simple:
             return simple[name].value
         if name.startswith("g_") and name[2:].isdigit() and 1 <= int(name[2:]) <= self.n_receptors:
-            return self.g_syn.value[..., int(name[2:]) - 1]
+            return self.g_syn.value[int(name[2:]) - 1]
         raise KeyError(f"glif_cond has no recordable {name!r}; it has "
                        f"{self.recordable_names()}.")
 

@@ -85,7 +85,7 @@ def test_unlabelled_delta_input_goes_to_port_0():
         m.add_delta_input("w", 10.0, label=label)
         m.update(0.0)
     np.testing.assert_array_equal(a.dg_syn.value, b.dg_syn.value)
-    assert a.dg_syn.value[0, 0] > 0 and a.dg_syn.value[0, 1] == 0
+    assert a.dg_syn.value[0, 0] > 0 and a.dg_syn.value[1, 0] == 0  # port-major
 
 
 def test_unknown_port_label_is_refused():
