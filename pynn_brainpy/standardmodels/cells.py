@@ -4,30 +4,33 @@
 model with NEST's names and units. Both translate to the keyword arguments of
 :class:`pynn_brainpy.models.glif_cond.glif_cond` (the "native" names below).
 
-=========================  ==========================  ====================  ==============
-PyNN (GLIF_cond)           model keyword               NEST (native type)    conversion
-=========================  ==========================  ====================  ==============
-v_rest [mV]                E_L [mV]                    E_L                   identity
-cm [nF]                    C_m [pF]                    C_m                   x1000
-tau_m [ms]                 g [nS]                      g_m                   g = 1000 cm/tau_m
-v_thresh [mV]              V_th [mV]                   V_th                  identity
-v_reset [mV]               V_reset [mV]                V_reset               identity
-tau_refrac [ms]            t_ref [ms]                  t_ref                 identity
-i_offset [nA]              I_e [pA]                    I_e (not in NEST)     x1000
-tau_syn [ms], one per port tau_syn [ms]                tau_syn               identity
-e_rev [mV], one per port   E_rev [mV]                  E_rev                 identity
-th_spike_add [mV]          th_spike_add                same                  identity
-th_spike_decay [1/ms]      th_spike_decay              same                  identity
-voltage_reset_fraction     voltage_reset_fraction      same                  identity
-voltage_reset_add [mV]     voltage_reset_add           same                  identity
-th_voltage_index [1/ms]    th_voltage_index            same                  identity
-th_voltage_decay [1/ms]    th_voltage_decay            same                  identity
-asc_init [nA], vector      asc_init [pA]               asc_init              x1000
-asc_decay [1/ms], vector   asc_decay                   asc_decay             identity
-asc_amps [nA], vector      asc_amps [pA]               asc_amps              x1000
-asc_r, vector              asc_r                       asc_r                 identity
-spike_dependent_threshold, after_spike_currents, adapting_threshold (bool): identity
-=========================  ==========================  ====================  ==============
+========================  ======================  ======================  =================
+PyNN (GLIF_cond)          model keyword           native type (NEST)      conversion
+========================  ======================  ======================  =================
+v_rest [mV]               E_L [mV]                E_L                     identity
+cm [nF]                   C_m [pF]                C_m                     x1000
+tau_m [ms]                g [nS]                  g_m                     g = 1000 cm/tau_m
+v_thresh [mV]             V_th [mV]               V_th                    identity
+v_reset [mV]              V_reset [mV]            V_reset                 identity
+tau_refrac [ms]           t_ref [ms]              t_ref                   identity
+i_offset [nA]             I_e [pA]                I_e (not in NEST)       x1000
+tau_syn [ms], per port    tau_syn [ms]            tau_syn                 identity
+e_rev [mV], per port      E_rev [mV]              E_rev                   identity
+th_spike_add [mV]         th_spike_add            th_spike_add            identity
+th_spike_decay [1/ms]     th_spike_decay          th_spike_decay          identity
+voltage_reset_fraction    voltage_reset_fraction  voltage_reset_fraction  identity
+voltage_reset_add [mV]    voltage_reset_add       voltage_reset_add       identity
+th_voltage_index [1/ms]   th_voltage_index        th_voltage_index        identity
+th_voltage_decay [1/ms]   th_voltage_decay        th_voltage_decay        identity
+asc_init [nA], vector     asc_init [pA]           asc_init                x1000
+asc_decay [1/ms], vector  asc_decay               asc_decay               identity
+asc_amps [nA], vector     asc_amps [pA]           asc_amps                x1000
+asc_r, vector             asc_r                   asc_r                   identity
+the three flags (bool)    same names              same names              identity
+========================  ======================  ======================  =================
+
+The flags are ``spike_dependent_threshold``, ``after_spike_currents`` and
+``adapting_threshold`` (GLIF1..5, see :meth:`GLIF_cond.variant`).
 
 ``asc_init`` (the initial after-spike currents) is a *parameter*, not an initial value: PyNN
 0.13's ``Population.initialize`` stores every initial value as ``LazyArray(..., dtype=float)``,

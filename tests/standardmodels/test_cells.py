@@ -59,7 +59,9 @@ def test_forward_translation_units():
 
 def test_reverse_translation_recovers_pynn_values():
     cell = GLIF_cond()
-    native = ParameterSpace(dict(NATIVE_DEFAULTS, g=20.0, C_m=200.0, I_e=150.0,
+    values = {k: ArrayParameter(v) if isinstance(v, list) else v
+              for k, v in NATIVE_DEFAULTS.items()}
+    native = ParameterSpace(dict(values, g=20.0, C_m=200.0, I_e=150.0,
                                  asc_amps=ArrayParameter([-5.0, -50.0])), shape=(1,))
     back = evaluated(cell.reverse_translate(native))
     assert back["tau_m"] == pytest.approx(10.0)               # ms = C_m / g
@@ -87,7 +89,8 @@ def test_model_kwargs_shapes_and_heterogeneous_values():
     kw = cell.model_kwargs(3)
     assert set(kw) == set(MODEL_PARAMETERS)
     np.testing.assert_array_equal(kw["V_th"], [-50.0, -52.0, -54.0])
-    assert kw["g"].shape == (3,) and kw["tau_syn"].shape == (3, 2) and kw["asc_amps"].shape == (3, 2)
+    assert kw["g"].shape == (3,) and kw["tau_syn"].shape == (3, 2)
+    assert kw["asc_amps"].shape == (3, 2)
     assert kw["spike_dependent_threshold"] is False
 
 
