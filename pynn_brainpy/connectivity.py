@@ -787,3 +787,23 @@ def build_connections(connector, projection):
     return (np.ascontiguousarray(pre, dtype=_INT),
             np.ascontiguousarray(post, dtype=_INT),
             {name: np.ascontiguousarray(v, dtype=float) for name, v in params.items()})
+
+
+def evaluate_on_pairs(parameter_space, projection, pre_idx, post_idx):
+    """Evaluate every value of a (n_pre, n_post) ``ParameterSpace`` on the given pairs.
+
+    Used by ``Projection.set``: the vectorised evaluation of :func:`evaluate_parameters`
+    where it applies, otherwise the whole matrix evaluated by PyNN and indexed.
+    """
+    pre_idx = np.asarray(pre_idx, dtype=_INT)
+    post_idx = np.asarray(post_idx, dtype=_INT)
+    cache, out = {}, {}
+    for name, lazy in parameter_space.items():
+        try:
+            _check_lazy(lazy)
+            out[name] = _evaluate_lazy(lazy, projection, pre_idx, post_idx, cache)
+        except _Unsupported:
+            full = np.asarray(lazy.evaluate(simplify=False), dtype=float)
+            out[name] = np.broadcast_to(full, (projection.pre.size, projection.post.size))[
+                pre_idx, post_idx].copy()
+    return out

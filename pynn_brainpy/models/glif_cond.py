@@ -274,6 +274,33 @@ class glif_cond(InputDynamics):
         self.V_initializer = V_initializer
 
     # ------------------------------------------------------------------ parameters
+    def set_parameters(self, **values):
+        """Change parameters (same keywords and units as the constructor) between runs.
+
+        The state is kept; the step constants are recomputed. The numbers of ports and of
+        after-spike currents cannot change (they fix the state's shape).
+        """
+        flag_names = ("spike_dependent_threshold", "after_spike_currents", "adapting_threshold")
+        flags = tuple(bool(values.pop(n, f)) for n, f in zip(flag_names, self.flags))
+        unknown = set(values) - set(self.params)
+        if unknown:
+            raise TypeError(f"glif_cond has no parameters {sorted(unknown)}.")
+        params = self._per_neuron_params({**self.params, **values})
+        for name in ("tau_syn", "asc_decay"):
+            if params[name].shape != self.params[name].shape:
+                raise ValueError(f"glif_cond: {name}: the number of values cannot change after "
+                                 "the model is built (it fixes the state's shape).")
+        validate_parameters(params, flags)
+        self.params, self.flags = params, flags
+        if hasattr(self, "consts"):
+            self.consts.value = _device_constants(self.constants(self.dt),
+                                                  self.V_rel.value.dtype)
+
+    def signature(self):
+        """What a compiled update depends on besides values: the flags and the shapes."""
+        shapes = jax.tree.map(lambda x: (x.shape, str(x.dtype)), self.consts.value)
+        return (self.flags, tuple(sorted(shapes.items())))
+
     @property
     def variant(self) -> int:
         """1..5, the GLIF variant selected by the flags."""
@@ -515,6 +542,12 @@ class glif_cond(InputDynamics):
             return self.g_syn.value[int(name[2:]) - 1]
         raise KeyError(f"glif_cond has no recordable {name!r}; it has "
                        f"{self.recordable_names()}.")
+
+    def set_state_value(self, name: str, value):
+        """Set a state by its NEST name; only ``V_m`` (absolute mV) is settable."""
+        if name != "V_m":
+            raise KeyError(f"glif_cond can set the state V_m only, not {name!r}.")
+        self.V.value = np.asarray(value, float).reshape(self.varshape)
 
     def recordable_names(self):
         return (["V_m"] + [f"g_{k + 1}" for k in range(self.n_receptors)] +

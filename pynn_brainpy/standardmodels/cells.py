@@ -203,6 +203,7 @@ class _GLIFCondBase(StandardCellType):
     conductance_based = True
     injectable = True
     weight_scale = 1.0                    #: PyNN weight unit -> model nS
+    current_scale = 1000.0                #: PyNN current unit (nA) -> model pA
     #: initial value name -> (model state, factor to model units); the model takes ``V_m``
     #: (absolute mV) as ``V_initializer``.
     initial_value_map = {}
@@ -340,6 +341,10 @@ class _GLIFCondBase(StandardCellType):
         """
         ps = self.translate(parameters if parameters is not None else self.parameter_space)
         return validate_native(ps, n_cells, self._user_names())
+
+    def model_parameters(self, native_parameters: dict, n_cells: int) -> dict:
+        """The validated model keyword arguments of stored translated values."""
+        return validate_native(native_parameters, n_cells, self._user_names())
 
 
 # ------------------------------------------------------------------------ standard type

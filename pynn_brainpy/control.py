@@ -1,0 +1,48 @@
+"""setup / run / reset / end and the state queries (PyNN's control API)."""
+
+from pyNN import common
+from pyNN.common.control import DEFAULT_MAX_DELAY, DEFAULT_MIN_DELAY, DEFAULT_TIMESTEP
+from pyNN.recording import get_io
+
+from . import simulator
+
+__all__ = ["setup", "end", "run", "run_until", "run_for", "reset", "initialize",
+           "get_current_time", "get_time_step", "get_min_delay", "get_max_delay",
+           "num_processes", "rank"]
+
+
+def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, max_delay=DEFAULT_MAX_DELAY,
+          precision="float64", rng_seed=0, progress_bar=None, **extra_params):
+    """Start a new simulation; any existing network is discarded.
+
+    ``timestep``, ``min_delay`` and ``max_delay`` are in ms (``'auto'``: one time step and
+    10 ms). ``precision`` is ``'float64'`` (NEST-exact) or ``'float32'`` (faster, mainly on
+    GPU). ``rng_seed`` seeds the in-simulation randomness (Poisson sources, noisy currents).
+    ``progress_bar``: True/False, or None to show one for long runs only. PyNN's other
+    keywords are accepted and ignored.
+    """
+    common.setup(timestep, min_delay, max_delay=max_delay, **extra_params)
+    if timestep <= 0:
+        raise ValueError(f"timestep must be > 0 ms, got {timestep}.")
+    state = simulator.state
+    state.configure(timestep, timestep if min_delay == "auto" else min_delay,
+                    10.0 if max_delay == "auto" else max_delay, precision, rng_seed,
+                    progress_bar)
+    state.clear()
+    return rank()
+
+
+def end(compatible_output=True):
+    """Write the data requested with ``record(..., to_file)`` and finish."""
+    state = simulator.state
+    for population, variables, filename in state.write_on_end:
+        population.write_data(get_io(filename), variables)
+    state.write_on_end = []
+
+
+run, run_until = common.build_run(simulator)
+run_for = run
+reset = common.build_reset(simulator)
+initialize = common.initialize
+(get_current_time, get_time_step, get_min_delay, get_max_delay, num_processes,
+ rank) = common.build_state_queries(simulator)

@@ -1,0 +1,212 @@
+"""Populations, views and assemblies of the pynn_brainpy backend.
+
+A Population keeps its parameters on the host, translated to the model's names and units (one
+value per cell, exactly what ``get()`` reverse-translates), and turns them into an engine group
+when the network is built. Parameter changes between runs are pushed into the existing model.
+"""
+
+import numpy as np
+from pyNN import common, errors
+from pyNN.parameters import ParameterSpace, simplify
+from pyNN.standardmodels import StandardCellType
+
+from . import simulator
+from .engine import network as engine
+from .recording import Recorder
+from .standardmodels.sources import SpikeSourceArray, SpikeSourcePoisson, as_sequences
+
+
+class Assembly(common.Assembly):
+    _simulator = simulator
+
+
+class PopulationView(common.PopulationView):
+    _assembly_class = Assembly
+    _simulator = simulator
+
+    def _get_parameters(self, *names):
+        return _reverse(self.celltype, self._get_native_parameters, names)
+
+    def _get_native_parameters(self, *names):
+        values = {}
+        for name in names:
+            value = self.parent._parameters[name]
+            values[name] = simplify(value[self.mask] if isinstance(value, np.ndarray) else value)
+        return ParameterSpace(values, shape=(self.size,))
+
+    def _set_parameters(self, parameter_space):
+        self.parent._store_parameters(parameter_space, self.mask)
+
+    def _set_initial_value_array(self, variable, initial_values):
+        self.parent._store_initial_values(variable, initial_values, self.mask)
+
+    def _get_view(self, selector, label=None):
+        return PopulationView(self, selector, label)
+
+
+def _reverse(celltype, get_native, names):
+    """``get()``: stored native values translated back to the cell type's names."""
+    if isinstance(celltype, StandardCellType):
+        if any(name in celltype.computed_parameters() for name in names):
+            native_names = celltype.get_native_names()   # computed ones need everything
+        else:
+            native_names = celltype.get_native_names(*names)
+        return celltype.reverse_translate(get_native(*native_names))
+    return get_native(*names)
+
+
+class Population(common.Population):
+    __doc__ = common.Population.__doc__
+    _simulator = simulator
+    _recorder_class = Recorder
+    _assembly_class = Assembly
+
+    # ------------------------------------------------------------------ creation
+    def _create_cells(self):
+        state = simulator.state
+        state.mark_structure_changed()
+        ids = np.arange(state.id_counter, state.id_counter + self.size)
+        self.all_cells = np.array([simulator.ID(i) for i in ids], dtype=simulator.ID)
+        self._mask_local = np.ones(self.size, bool)
+        for cell in self.all_cells:
+            cell.parent = self
+        state.id_counter += self.size
+        if isinstance(self.celltype, StandardCellType):
+            ps = self.celltype.native_parameters
+        else:
+            ps = self.celltype.parameter_space
+        ps.shape = (self.size,)
+        ps.evaluate(simplify=False)
+        self._parameters = ps.as_dict()
+        self._initial_arrays = {}
+        self._group = None
+        self._values_dirty = False
+        self._index = len(state.populations)
+        self._check_values()
+        state.populations.append(self)
+
+    def _get_view(self, selector, label=None):
+        return PopulationView(self, selector, label)
+
+    # ------------------------------------------------------------------ parameters
+    def _get_parameters(self, *names):
+        return _reverse(self.celltype, self._get_native_parameters, names)
+
+    def _get_native_parameters(self, *names):
+        return ParameterSpace({name: simplify(self._parameters[name]) for name in names},
+                              shape=(self.size,))
+
+    def _set_parameters(self, parameter_space):
+        self._store_parameters(parameter_space, slice(None))
+
+    def _store_parameters(self, parameter_space, mask):
+        """Write translated values into the cells selected by ``mask``; they are checked now
+        and reach the engine at the next run."""
+        parameter_space.evaluate(simplify=False)
+        previous = {name: self._parameters[name].copy() for name in parameter_space.keys()}
+        for name, value in parameter_space.items():
+            column = self._parameters[name]
+            if column.dtype != object and np.asarray(value).dtype == object:
+                column = self._parameters[name] = column.astype(object)
+            try:
+                column[mask] = value
+            except (ValueError, TypeError):
+                self._parameters.update(previous)
+                raise errors.InvalidParameterValueError(
+                    f"{self.celltype.__class__.__name__}: {name} cannot take the value "
+                    f"{value!r}.") from None
+        try:
+            self._check_values()
+        except Exception:
+            self._parameters.update(previous)
+            raise
+        self._values_dirty = True
+
+    def _check_values(self):
+        """Validate the stored values with the model's checks (PyNN error types)."""
+        ct = self.celltype
+        if hasattr(ct, "model_parameters"):
+            kwargs = ct.model_parameters(self._parameters, self.size)
+            if self._group is not None and _port_counts(kwargs) != _port_counts(
+                    self._model_kwargs):
+                simulator.state.mark_structure_changed()
+            self._model_kwargs = kwargs
+        elif isinstance(ct, SpikeSourceArray):
+            now = simulator.state.step
+            self._source_steps = [
+                ct.emission_steps(times, simulator.state.dt, now, cell=i)
+                for i, times in enumerate(as_sequences(self._parameters["spike_times"]))]
+        elif isinstance(ct, SpikeSourcePoisson):
+            ct.check(self._parameters["rate"], self._parameters["start"],
+                     self._parameters["duration"])
+        else:
+            raise errors.NotImplementedError(
+                f"pynn_brainpy cannot simulate {ct.__class__.__name__} yet.")
+
+    # ------------------------------------------------------------------ initial values
+    def _set_initial_value_array(self, variable, initial_values):
+        self._store_initial_values(variable, initial_values, slice(None))
+
+    def _store_initial_values(self, variable, lazy, mask):
+        """Initial values are drawn once (a reset restores the same values) and, during a
+        simulation, also set in the running model right away."""
+        size = self.size if isinstance(mask, slice) else int(np.count_nonzero(
+            np.ones(self.size, bool)[mask]))
+        values = np.broadcast_to(np.asarray(lazy.evaluate(simplify=False), float), (size,))
+        column = self._initial_arrays.setdefault(variable, np.full(self.size, np.nan))
+        column[mask] = values
+        if self._group is not None and not simulator.state.structure_dirty:
+            self._apply_initial_values(only=variable)
+
+    def _apply_initial_values(self, only=None):
+        """Write the stored initial values into the model's state."""
+        model = getattr(self._group, "model", None)
+        if model is None:
+            return
+        for variable, values in self._initial_arrays.items():
+            if only is not None and variable != only:
+                continue
+            target, factor = self.celltype.initial_value_map.get(variable, (None, None))
+            if target is None:
+                raise errors.NonExistentParameterError(
+                    variable, self.celltype.__class__.__name__,
+                    list(self.celltype.initial_value_map))
+            set_values = np.where(np.isnan(values), np.asarray(model.recordable(target)),
+                                  values * factor)
+            model.set_state_value(target, set_values)
+
+    # ------------------------------------------------------------------ engine
+    def _engine_group(self):
+        """A fresh engine group for this population (called when the network is built)."""
+        ct = self.celltype
+        if hasattr(ct, "model_parameters"):
+            self._group = engine.NeuronGroup(ct.model(self.size, **self._model_kwargs),
+                                             self.size)
+        elif isinstance(ct, SpikeSourceArray):
+            self._group = engine.SpikeArrayGroup(self.size, self._source_steps)
+        else:
+            p = self._parameters
+            start = np.asarray(p["start"], float)
+            self._group = engine.PoissonGroup(self.size, np.asarray(p["rate"], float),
+                                              start, start + np.asarray(p["duration"], float))
+        self._values_dirty = False
+        return self._group
+
+    def _push_values(self):
+        """Hand parameter changes made since the last run to the engine."""
+        if not self._values_dirty or self._group is None:
+            return
+        if isinstance(self._group, engine.NeuronGroup):
+            self._group.model.set_parameters(**self._model_kwargs)
+        elif isinstance(self._group, engine.SpikeArrayGroup):
+            self._group.steps = self._source_steps
+        else:
+            p = self._parameters
+            self._group.rate = np.asarray(p["rate"], float)
+            self._group.start = np.asarray(p["start"], float)
+            self._group.stop = self._group.start + np.asarray(p["duration"], float)
+        self._values_dirty = False
+
+
+def _port_counts(kwargs):
+    return {k: np.shape(v)[-1] for k, v in kwargs.items() if np.ndim(v) == 2}

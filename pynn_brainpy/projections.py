@@ -1,0 +1,242 @@
+"""Projections: connection lists on the host, handed to the engine as CSR blocks.
+
+Connections are built vectorised (:mod:`pynn_brainpy.connectivity`) for PyNN's common
+connectors and through PyNN's own per-target loop (``_convergent_connect``) for the rest.
+They are kept as index arrays plus one array per synapse parameter in the synapse type's
+translated names and PyNN units; delays are stored rounded to the time grid, as NEST reports
+them. Weights reach the engine scaled to the target model's unit (``weight_scale``).
+"""
+
+import numpy as np
+from pyNN import common, errors
+from pyNN.parameters import ParameterSpace
+from pyNN.space import Space
+from pyNN.standardmodels import StandardSynapseType
+
+from . import simulator
+from .connectivity import build_connections, evaluate_on_pairs
+from .engine import network as engine
+from .engine.timing import TICS_PER_MS, ms_to_steps_round, tics_per_step
+from .standardmodels.synapses import StaticSynapse
+
+
+class Connection(common.Connection):
+    """One connection, a view on the projection's arrays (``prj.connections``)."""
+
+    def __init__(self, projection, index):
+        self._projection = projection
+        self._index = index
+
+    @property
+    def presynaptic_index(self):
+        return int(self._projection._pre[self._index])
+
+    @property
+    def postsynaptic_index(self):
+        return int(self._projection._post[self._index])
+
+    def __getattr__(self, name):
+        values = self.__dict__["_projection"]._values
+        if name in values:
+            return float(values[name][self.__dict__["_index"]])
+        raise AttributeError(name)
+
+    def as_tuple(self, *attribute_names):
+        return tuple(getattr(self, name) for name in attribute_names)
+
+
+def _cells_of(neurons):
+    """(population index, index in that population) of every cell of a Population,
+    PopulationView or Assembly, in the object's order."""
+    if isinstance(neurons, common.Assembly):
+        parts = [_cells_of(p) for p in neurons.populations]
+        return tuple(np.concatenate(x) for x in zip(*parts))
+    population = neurons.grandparent if hasattr(neurons, "grandparent") else neurons
+    if hasattr(neurons, "parent"):
+        indices = np.asarray(population.id_to_index(neurons.all_cells), np.int64).reshape(-1)
+    else:
+        indices = np.arange(neurons.size, dtype=np.int64)
+    return np.full(indices.size, population._index, np.int64), indices
+
+
+class Projection(common.Projection):
+    __doc__ = common.Projection.__doc__
+    _simulator = simulator
+    _static_synapse_class = StaticSynapse
+
+    def __init__(self, presynaptic_population, postsynaptic_population, connector,
+                 synapse_type=None, source=None, receptor_type=None, space=Space(),
+                 label=None):
+        super().__init__(presynaptic_population, postsynaptic_population, connector,
+                         synapse_type, source, receptor_type, space, label)
+        simulator.state.mark_structure_changed()
+        self._ports = self._receptor_labels()
+        self._pre_chunks, self._post_chunks, self._value_chunks = [], [], []
+        built = build_connections(connector, self)
+        if built is not None:
+            pre, post, values = built
+            self._add(pre, post, self._translate(values, pre.size))
+        else:
+            connector.connect(self)
+        self._finish()
+        self._values_dirty = False
+        simulator.state.projections.append(self)
+
+    # ------------------------------------------------------------------ building
+    def _receptor_labels(self):
+        """The model input label of the receptor type in every target population."""
+        posts = self.post.populations if isinstance(self.post, common.Assembly) else [self.post]
+        labels = {}
+        for p in posts:
+            population = p.grandparent if hasattr(p, "grandparent") else p
+            port = population.celltype.receptor_port(self.receptor_type)
+            labels[population._index] = f"receptor_{port}"
+        return labels
+
+    def _translate(self, values, n):
+        if isinstance(self.synapse_type, StandardSynapseType):
+            ps = self.synapse_type.translate(ParameterSpace(
+                values, self.synapse_type.get_schema(), shape=(n,)))
+            ps.evaluate(simplify=False)
+            return {name: np.asarray(v, float) for name, v in ps.items()}
+        return values
+
+    def _convergent_connect(self, presynaptic_indices, postsynaptic_index,
+                            location_selector=None, **connection_parameters):
+        if location_selector is not None:
+            raise errors.NotImplementedError(
+                "pynn_brainpy simulates point neurons only (no location_selector).")
+        pre = np.asarray(presynaptic_indices, np.int64).reshape(-1)
+        values = {name: np.broadcast_to(np.asarray(v, float), pre.shape).copy()
+                  for name, v in connection_parameters.items()}
+        self._add(pre, np.full(pre.size, postsynaptic_index, np.int64), values)
+
+    def _add(self, pre, post, values):
+        self._pre_chunks.append(pre)
+        self._post_chunks.append(post)
+        self._value_chunks.append(values)
+
+    def _finish(self):
+        names = self.synapse_type.get_native_names() if isinstance(
+            self.synapse_type, StandardSynapseType) else list(self.synapse_type.get_schema())
+        self._pre = np.concatenate(self._pre_chunks or [np.zeros(0, np.int64)])
+        self._post = np.concatenate(self._post_chunks or [np.zeros(0, np.int64)])
+        self._values = {name: np.concatenate([c[name] for c in self._value_chunks])
+                        if self._value_chunks else np.zeros(0) for name in names}
+        del self._pre_chunks, self._post_chunks, self._value_chunks
+        self._check_values(self._values)
+        self._values["delay"] = self._round_delays(self._values["delay"])
+
+    def _round_delays(self, delay_ms):
+        """Delays on the time grid (NEST's rounding); below one step is an error."""
+        dt = simulator.state.dt
+        steps = np.floor(np.asarray(delay_ms, float) * (1.0 / dt) + 0.5)
+        if steps.size and steps.min() < 1:
+            bad = float(np.asarray(delay_ms)[np.argmin(steps)])
+            raise errors.ConnectionError(
+                f"Projection {self.label!r}: delay {bad} ms is shorter than the time step "
+                f"{dt} ms; every delay must be at least one time step.")
+        return steps * tics_per_step(dt) / TICS_PER_MS      # as NEST reports delays
+
+    def _check_values(self, values):
+        if "weight" in values and values["weight"].size:
+            w = values["weight"]
+            if not np.all(np.isfinite(w)):
+                raise errors.ConnectionError(f"Projection {self.label!r}: weights must be "
+                                             "finite.")
+            if self.post.conductance_based and np.any(w < 0):
+                raise errors.ConnectionError(
+                    f"Projection {self.label!r}: weights onto conductance-based synapses must "
+                    f"be >= 0 (got {w.min()} µS); choose an inhibitory receptor type instead.")
+        if "delay" in values and values["delay"].size and not np.all(
+                np.isfinite(values["delay"])):
+            raise errors.ConnectionError(f"Projection {self.label!r}: delays must be finite.")
+
+    # ------------------------------------------------------------------ engine
+    def _engine_synapses(self, first_index):
+        """One engine Synapses record per (source population, target population); they will
+        be the network's synapses ``first_index, first_index + 1, ...``."""
+        pre_pop, pre_idx = (a[self._pre] for a in _cells_of(self.pre))
+        post_pop, post_idx = (a[self._post] for a in _cells_of(self.post))
+        delay = np.asarray([ms_to_steps_round(d, simulator.state.dt)
+                            for d in np.unique(self._values["delay"])], np.int64)
+        steps = delay[np.searchsorted(np.unique(self._values["delay"]), self._values["delay"])]
+        self._blocks = []
+        out = []
+        for a in np.unique(pre_pop):
+            for b in np.unique(post_pop):
+                sel = np.flatnonzero((pre_pop == a) & (post_pop == b))
+                if sel.size == 0:
+                    continue
+                population = simulator.state.populations[b]
+                self._blocks.append((first_index + len(out), sel,
+                                     population.celltype.weight_scale))
+                out.append(engine.Synapses(
+                    int(a), int(b), self._ports[int(b)], pre_idx[sel], post_idx[sel],
+                    self._values["weight"][sel] * population.celltype.weight_scale,
+                    steps[sel]))
+        return out
+
+    def _push_values(self):
+        """Hand weight changes made since the last run to the engine."""
+        if not self._values_dirty:
+            return
+        for index, sel, scale in self._blocks:
+            simulator.state.network.set_weights(index, self._values["weight"][sel] * scale)
+        self._values_dirty = False
+
+    # ------------------------------------------------------------------ PyNN API
+    def __len__(self):
+        return int(self._pre.size)
+
+    @property
+    def connections(self):
+        return [Connection(self, i) for i in range(len(self))]
+
+    def _get_attributes_as_list(self, names):
+        columns = []
+        for name in names:
+            if name == "presynaptic_index":
+                columns.append(self._pre)
+            elif name == "postsynaptic_index":
+                columns.append(self._post)
+            else:
+                columns.append(self._values[name])
+        columns = [c.tolist() for c in columns]       # Python ints and floats
+        return list(zip(*columns))
+
+    def _get_attributes_as_arrays(self, names, multiple_synapses="sum"):
+        combine = {"sum": np.add.at, "min": np.minimum.at, "max": np.maximum.at}
+        if multiple_synapses not in combine:
+            raise ValueError(f"multiple_synapses must be one of {list(combine)}")
+        out = []
+        for name in names:
+            values = self._values[name]
+            start = {"sum": 0.0, "min": np.inf, "max": -np.inf}[multiple_synapses]
+            array = np.full((self.pre.size, self.post.size), start)
+            combine[multiple_synapses](array, (self._pre, self._post), values)
+            mask = np.ones_like(array, bool)
+            mask[self._pre, self._post] = False
+            array[mask] = np.nan
+            out.append(array)
+        return out
+
+    def _set_attributes(self, parameter_space):
+        values = evaluate_on_pairs(parameter_space, self, self._pre, self._post)
+        values = {name: np.asarray(v, float) for name, v in values.items()}
+        unknown = set(values) - set(self._values)
+        if unknown:
+            raise errors.NonExistentParameterError(
+                sorted(unknown)[0], self.synapse_type.__class__.__name__, list(self._values))
+        self._check_values(values)
+        if "delay" in values:
+            rounded = self._round_delays(values["delay"])
+            if not np.array_equal(rounded, self._values["delay"]):
+                simulator.state.mark_structure_changed()
+            values["delay"] = rounded
+        self._values.update(values)
+        self._values_dirty = True
+
+    def _set_initial_value_array(self, variable, initial_value):
+        raise errors.NonExistentParameterError(
+            variable, self.synapse_type.__class__.__name__, [])

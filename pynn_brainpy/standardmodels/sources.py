@@ -1,0 +1,65 @@
+"""Spike sources: PyNN's SpikeSourceArray and SpikeSourcePoisson on the engine's source groups.
+
+Timing is NEST's: a spike at time ``t`` is emitted in the step that ends at ``t`` (its stamp is
+``t``) and reaches a target over a delay ``d`` at ``t + d``. Times are rounded to the grid.
+Poisson sources draw one spike train per source cell (as PyNN's backends do with parrot
+neurons) from counter-based JAX keys derived from ``setup(rng_seed=...)``: the trains do not
+depend on how a run is split into chunks, and ``reset()`` replays them.
+"""
+
+import numpy as np
+from pyNN import errors
+from pyNN.parameters import Sequence
+from pyNN.standardmodels import build_translations, cells
+
+from ..engine.timing import ms_to_steps_round
+
+__all__ = ["SpikeSourceArray", "SpikeSourcePoisson"]
+
+
+class SpikeSourceArray(cells.SpikeSourceArray):
+    __doc__ = cells.SpikeSourceArray.__doc__
+    translations = build_translations(("spike_times", "spike_times"))
+
+    @staticmethod
+    def emission_steps(spike_times, dt: float, now_step: int, cell: int = 0) -> np.ndarray:
+        """Steps in which the spikes at ``spike_times`` (ms) are emitted (step ``m`` ends at
+        ``(m+1)·dt``). Times must be sorted and not negative; times already past (at or before
+        the current time) are never emitted, as in NEST."""
+        times = np.asarray(getattr(spike_times, "value", spike_times), float).ravel()
+        if times.size and not np.all(np.isfinite(times)):
+            raise errors.InvalidParameterValueError(
+                f"SpikeSourceArray: spike_times of cell {cell} contain non-finite values.")
+        if times.size and times.min() < 0:
+            raise errors.InvalidParameterValueError(
+                f"SpikeSourceArray: spike_times of cell {cell} must not be negative "
+                f"(got {times.min()} ms).")
+        if np.any(np.diff(times) < 0):
+            raise errors.InvalidParameterValueError(
+                f"SpikeSourceArray: spike_times of cell {cell} must be sorted in increasing "
+                "order.")
+        steps = np.array([ms_to_steps_round(t, dt) for t in times], np.int64) - 1
+        return steps[steps >= now_step]
+
+
+class SpikeSourcePoisson(cells.SpikeSourcePoisson):
+    __doc__ = cells.SpikeSourcePoisson.__doc__
+    translations = build_translations(("rate", "rate"), ("start", "start"),
+                                      ("duration", "duration"))
+
+    @staticmethod
+    def check(rate, start, duration):
+        for name, v in (("rate", rate), ("start", start), ("duration", duration)):
+            v = np.asarray(v, float)
+            if np.any(~np.isfinite(v) & (name != "duration")) or np.any(np.isnan(v)):
+                raise errors.InvalidParameterValueError(
+                    f"SpikeSourcePoisson: {name} must be finite.")
+            if np.any(v < 0):
+                raise errors.InvalidParameterValueError(
+                    f"SpikeSourcePoisson: {name} must be >= 0 (got {v.min()}).")
+
+
+def as_sequences(values):
+    """Per-cell spike-time arrays from a stored ``spike_times`` parameter."""
+    return [np.asarray(v.value if isinstance(v, Sequence) else v, float)
+            for v in np.ravel(np.asarray(values, dtype=object))]
