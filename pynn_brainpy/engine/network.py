@@ -5,10 +5,16 @@ here knows PyNN.
 
 Timing is NEST's (spec §6, §8). Step ``m`` covers ``(m·dt, (m+1)·dt]``; a spike found in step
 ``m`` has the time ``(m+1)·dt``. Over a connection of ``D`` steps it reaches the target as a
-delta input at the end of step ``m + D``. Every sending group's spikes of step ``m`` go into a
-ring buffer of ``max(D) + 1`` slots; in step ``m`` each (synapses, delay) block reads slot
-``m − D`` and multiplies it with its CSR matrix, event-driven: the cost is spikes × fan-out.
-A spike source fires in step ``m`` for a spike time ``(m+1)·dt``.
+delta input at the end of step ``m + D``. A spike source fires in step ``m`` for a spike time
+``(m+1)·dt``.
+
+Delivery is event-driven, one sparse product per Synapses record and step whatever the number
+of distinct delays: the record's CSR matrix has ``n_delays · n_post`` columns (column
+``k·n_post + j`` is target ``j`` over the record's ``k``-th delay ``D_k``), so the spikes of
+step ``m`` times the matrix give, for every delay at once, what arrives at the end of step
+``m + D_k``. That is added to slot ``(m + D_k) mod L`` of a ring buffer per (target group,
+input label) with ``L = max(D) + 1`` slots; step ``m`` hands slot ``m mod L`` to the target
+and clears it. The cost is spikes × fan-out plus ``n_delays · n_post`` additions.
 
 External currents are given per step: the value passed with step ``m`` is what the neuron sees
 from step ``m+1`` on, so a current switched on at time ``t`` is passed with step ``t/dt − 1``
@@ -93,18 +99,62 @@ class Probe:
 
 @dataclass
 class _Block:
-    """The connections of one Synapses record with one delay, as a CSR (pre x post).
+    """One Synapses record as a CSR matrix of shape (n_pre, n_delays · n_post).
 
     ``order`` maps CSR entries to positions in the record's connection arrays, so new weights
-    can be scattered in without rebuilding."""
-    synapses: int
+    can be scattered in without rebuilding; ``delays`` are the record's distinct delays."""
     pre: int
     post: int
     label: str
-    delay: int
+    delays: np.ndarray
     order: np.ndarray
     indices: np.ndarray
     indptr: np.ndarray
+
+
+def _multiplicity_product(counts, csr):
+    """``counts @ csr`` for small integer spike counts, event-driven: one binary product per
+    multiplicity level (a Poisson source rarely fires twice in one step)."""
+    def body(carry):
+        level, total = carry
+        return level + 1, total + brainevent.BinaryArray(counts >= level) @ csr
+
+    first = brainevent.BinaryArray(counts >= 1) @ csr
+    _, total = jax.lax.while_loop(lambda c: jnp.any(counts >= c[0]), body,
+                                  (jnp.asarray(2, counts.dtype), first))
+    return total
+
+
+def _init_state_in_place(model) -> bool:
+    """``model.init_state()``, keeping the model's State objects (their values replaced).
+
+    A compiled chunk function reads and writes the State objects it saw when it was traced,
+    but ``init_state`` makes new ones: after a reset the compiled function would go on from
+    the old states (found by tests/pynn/test_recording.py: reset() did not reproduce the
+    first run). So the fresh values are copied into the old objects, which are put back.
+    Returns False if that was not possible (then the caller must retrace)."""
+    before = dict(model.states())
+    model.init_state()
+    ok = True
+    for path, new in model.states().items():
+        old = before.get(path)
+        if old is None or old is new:
+            ok = ok and old is new
+            continue
+        try:
+            if type(old) is not type(new) or jax.tree.structure(old.value) != \
+                    jax.tree.structure(new.value) or any(
+                    np.shape(a) != np.shape(b) for a, b in zip(
+                        jax.tree.leaves(old.value), jax.tree.leaves(new.value))):
+                raise ValueError(path)
+            old.value = new.value
+            owner = model
+            for key in path[:-1]:
+                owner = owner[key] if isinstance(key, int) else getattr(owner, key)
+            setattr(owner, path[-1], old)
+        except Exception:          # noqa: BLE001 -- keep the new states, retrace instead
+            ok = False
+    return ok
 
 
 def _next_pow2(n: int) -> int:
@@ -128,8 +178,9 @@ class Network:
         self.step = 0
         self.dtype = brainstate.environ.dftype()
         self._blocks = self._build_blocks()
-        self.ring_len = max([b.delay for b in self._blocks], default=0) + 1
-        self._senders = sorted({b.pre for b in self._blocks})
+        self.ring_len = max([int(b.delays.max()) for b in self._blocks if b.delays.size],
+                            default=0) + 1
+        self._inputs = sorted({(b.post, b.label) for b in self._blocks})
         self._compiled = {}
         self._weights = [None] * len(self.synapses)
         for i, syn in enumerate(self.synapses):
@@ -139,18 +190,18 @@ class Network:
     # ------------------------------------------------------------------ building
     def _build_blocks(self) -> List[_Block]:
         blocks = []
-        for si, syn in enumerate(self.synapses):
-            n_pre = self.groups[syn.pre].size
+        for syn in self.synapses:
+            n_pre, n_post = self.groups[syn.pre].size, self.groups[syn.post].size
             delay = np.asarray(syn.delay, np.int64)
             if delay.size and delay.min() < 1:
                 raise ValueError("Synaptic delays must be at least one time step.")
-            for d in np.unique(delay):
-                sel = np.flatnonzero(delay == d)
-                order = sel[np.lexsort((syn.post_idx[sel], syn.pre_idx[sel]))]
-                counts = np.bincount(syn.pre_idx[order], minlength=n_pre)
-                indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-                blocks.append(_Block(si, syn.pre, syn.post, syn.label, int(d), order,
-                                     syn.post_idx[order].astype(np.int32), indptr))
+            delays, k = np.unique(delay, return_inverse=True)
+            column = k.reshape(-1) * n_post + np.asarray(syn.post_idx, np.int64)
+            order = np.lexsort((column, syn.pre_idx))
+            counts = np.bincount(np.asarray(syn.pre_idx, np.int64), minlength=n_pre)
+            indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+            blocks.append(_Block(syn.pre, syn.post, syn.label, delays, order,
+                                 column[order].astype(np.int32), indptr))
         return blocks
 
     def set_weights(self, index: int, weight: np.ndarray):
@@ -168,9 +219,10 @@ class Network:
         self.step = 0
         for g in self.groups:
             if isinstance(g, NeuronGroup):
-                g.model.init_state()
-        self._ring = {i: jnp.zeros((self.ring_len, self.groups[i].size), self.dtype)
-                      for i in self._senders}
+                if not _init_state_in_place(g.model):
+                    self._compiled.clear()      # could not keep the states: retrace
+        self._ring = {key: jnp.zeros((self.ring_len, self.groups[key[0]].size), self.dtype)
+                      for key in self._inputs}
 
     def load_initial_currents(self):
         """Put the currents in effect at the current time into the models (call after the
@@ -199,8 +251,8 @@ class Network:
         """The values of this run as a pytree: CSR weights per block, Poisson parameters.
         (brainevent plans its kernels from the concrete ``indptr``, so the connectivity itself
         is a constant of the compiled function.)"""
-        blocks = [jnp.asarray(self._weights[b.synapses][b.order], self.dtype)
-                  for b in self._blocks]
+        blocks = [jnp.asarray(w[b.order], self.dtype)
+                  for w, b in zip(self._weights, self._blocks)]
         poisson = {gi: tuple(jnp.asarray(np.broadcast_to(v, (g.size,)), self.dtype)
                              for v in (np.asarray(g.rate) * self.dt / 1000.0, g.start, g.stop))
                    for gi, g in enumerate(self.groups) if isinstance(g, PoissonGroup)}
@@ -213,16 +265,28 @@ class Network:
         structure = [(b.indices, b.indptr) for b in blocks]
 
         def deliver(ring, m):
-            # Spikes emitted D steps ago reach their targets at the end of this step.
+            """Hand over what arrives at the end of step ``m``; clear those slots."""
+            slot = m % ring_len
+            for (post, label), buffer in ring.items():
+                groups[post].model.add_delta_input(f"synapses:{label}", buffer[slot],
+                                                   label=label)
+            return {key: buffer.at[slot].set(0.0) for key, buffer in ring.items()}
+
+        def send(ring, spikes, m):
+            """Spikes of step ``m`` into the target buffers, one sparse product per block."""
             for bi, (b, (indices, indptr)) in enumerate(zip(blocks, structure)):
+                n_post = groups[b.post].size
                 csr = brainevent.CSR((args["blocks"][bi], indices, indptr),
-                                     shape=(groups[b.pre].size, groups[b.post].size))
-                sent = ring[b.pre][(m - b.delay) % ring_len]
+                                     shape=(groups[b.pre].size, len(b.delays) * n_post))
+                sent = spikes[b.pre]
                 if isinstance(groups[b.pre], PoissonGroup):
-                    w = sent @ csr                  # spike counts: weighted sum
+                    arrived = _multiplicity_product(sent, csr)
                 else:
-                    w = brainevent.BinaryArray(sent > 0) @ csr
-                groups[b.post].model.add_delta_input(f"block{bi}", w, label=b.label)
+                    arrived = brainevent.BinaryArray(sent > 0) @ csr
+                slots = (m + jnp.asarray(b.delays, jnp.int32)) % ring_len
+                key = (b.post, b.label)
+                ring[key] = ring[key].at[slots].add(arrived.reshape(len(b.delays), n_post))
+            return ring
 
         def poisson(gi, m):
             lam, start, stop = args["poisson"][gi]
@@ -233,7 +297,7 @@ class Network:
 
         def active_step(ring, x):
             m = x["step"]
-            deliver(ring, m)
+            ring = deliver(ring, m)
             spikes = {}
             for gi, g in enumerate(groups):
                 if isinstance(g, NeuronGroup):
@@ -242,7 +306,7 @@ class Network:
                     spikes[gi] = x["source"][gi]
                 else:
                     spikes[gi] = poisson(gi, m)
-            ring = {i: r.at[m % ring_len].set(spikes[i].astype(dtype)) for i, r in ring.items()}
+            ring = send(dict(ring), spikes, m)
             rec = []
             for p in probes:
                 if p.variable == "spikes":

@@ -170,13 +170,21 @@ def _decide(s: _Sweep, trial, t_end, eps_abs, active):
     return _Sweep(t, y, H, s.trials + active.astype(s.trials.dtype))
 
 
-def advance(rhs: Callable, y, H, h, eps_abs=1e-3, max_trials=10_000):
+def _gather(tree, idx, n):
+    """Rows ``idx`` of every leaf with the neuron axis (leading size ``n``); others as they are."""
+    return jax.tree_util.tree_map(
+        lambda leaf: leaf[idx] if (jnp.ndim(leaf) >= 1 and leaf.shape[0] == n) else leaf, tree)
+
+
+def advance(rhs: Callable, y, H, h, eps_abs=1e-3, max_trials=10_000, params=None,
+            compact_size=None):
     """Integrate every neuron over one simulation step of length ``h``.
 
     Parameters
     ----------
     rhs : callable
-        ``rhs(y) -> dy/dt`` for the whole population (autonomous within the step).
+        ``rhs(y) -> dy/dt`` for the whole population (autonomous within the step), or
+        ``rhs(y, params)`` when ``params`` is given.
     y : pytree
         State, leaves of shape (N, ...).
     H : array (N,)
@@ -185,6 +193,12 @@ def advance(rhs: Callable, y, H, h, eps_abs=1e-3, max_trials=10_000):
         Simulation step (ms).
     max_trials : int
         Trials allowed per neuron and step before it is given up as stalled (diverging).
+    params : pytree, optional
+        Per-neuron inputs of ``rhs``: leaves of shape (N,) (or scalars, shared). Given them,
+        the adaptive loop can run on the few neurons that need it (below).
+    compact_size : int, optional
+        With ``params``: when at most this many neurons still need sub-steps after the first
+        trial, they are gathered into a buffer of this size and only they iterate.
 
     Returns
     -------
@@ -194,27 +208,48 @@ def advance(rhs: Callable, y, H, h, eps_abs=1e-3, max_trials=10_000):
     The first trial is made for all neurons at once. When every neuron covered the whole step
     with an error ratio so small that GSL would grow its step by the maximum factor 5, that
     is the result (no ``pow``, no loop). Otherwise GSL's full control decides, and the
-    adaptive loop runs while some neuron has not reached the end of the step.
+    adaptive loop runs while some neuron has not reached the end of the step. Every neuron's
+    arithmetic is the same on each path, so the paths give identical results.
     """
+    n = H.shape[0]
+    f = rhs if params is None else (lambda state: rhs(state, params))
     t_end = jnp.asarray(h, H.dtype)
     s0 = _Sweep(jnp.zeros_like(H), y, H, jnp.zeros(H.shape, jnp.int32))
-    first = _trial(rhs, s0, t_end)
+    first = _trial(f, s0, t_end)
     y1, err, h_try, final = first
     quiet = jnp.all(final & (_max_ratio(err, eps_abs) < _GROW_5))
 
     def running(s):
         return (s.t < t_end) & (s.trials < max_trials)
 
-    def body(s):
-        return _decide(s, _trial(rhs, s, t_end), t_end, eps_abs, running(s))
+    def loop(fn, s):
+        def body(s):
+            return _decide(s, _trial(fn, s, t_end), t_end, eps_abs, running(s))
+        return lax.while_loop(lambda s: jnp.any(running(s)), body, s)
+
+    def compact_loop(s):
+        idx = jnp.nonzero(running(s), size=compact_size, fill_value=n)[0]
+        valid = idx < n
+        rows = jnp.minimum(idx, n - 1)
+        part = _gather(s, rows, n)
+        part = part._replace(t=jnp.where(valid, part.t, t_end))    # padding rows are done
+        p = _gather(params, rows, n)
+        part = loop(lambda state: rhs(state, p), part)
+        put = lambda whole, sub: whole.at[idx].set(sub, mode="drop")
+        return jax.tree_util.tree_map(put, s, part)
+
+    def rest(s):
+        if params is None or compact_size is None or compact_size >= n:
+            return loop(f, s)
+        return lax.cond(jnp.sum(running(s)) <= compact_size, compact_loop,
+                        lambda s: loop(f, s), s)
 
     def fast(_):
         return y1, 5.0 * h_try, jnp.zeros(H.shape, bool)
 
     def full(_):
         s = _decide(s0, first, t_end, eps_abs, jnp.ones(H.shape, bool))
-        s = lax.cond(jnp.all(s.t >= t_end), lambda s: s,
-                     lambda s: lax.while_loop(lambda s: jnp.any(running(s)), body, s), s)
+        s = lax.cond(jnp.all(s.t >= t_end), lambda s: s, rest, s)
         return s.y, s.H, s.t < t_end
 
     return lax.cond(quiet, fast, full, None)

@@ -169,6 +169,12 @@ def validate_parameters(p: dict, flags: Sequence[bool]) -> None:
               p["tau_syn"][bad])
 
 
+def _compact_size(n: int) -> int:
+    """How many neurons the adaptive RKF45 loop may gather to iterate on alone: after the
+    first trial of a step usually only a few neurons still need sub-steps."""
+    return max(16, n // 16)
+
+
 def _refractory_counts(t_ref: np.ndarray, dt: float) -> np.ndarray:
     """NEST's refractory step counts, evaluated once per distinct t_ref."""
     uniq, inverse = np.unique(t_ref, return_inverse=True)
@@ -418,20 +424,26 @@ class glif_cond(InputDynamics):
         return _AbsoluteV(self)
 
     # ------------------------------------------------------------------ dynamics
-    def _rhs(self, c, refractory, I_tot, asc_sum):
-        """Right-hand side for (V, dg_k, g_k), in NEST's arithmetic order (glif_cond_dynamics)."""
+    def _rhs_params(self, c, refractory, I_tot, asc_sum):
+        """Per-neuron inputs of :meth:`_rhs` (rows of shape (N,) or shared scalars)."""
         ports = range(self.n_receptors)
+        return {"refractory": refractory, "V_reset": c["V_reset"], "E_L": c["E_L"],
+                "G": c["G"], "C_m": c["C_m"], "I": I_tot, "asc_sum": asc_sum,
+                "E_rev": tuple(c["E_rev"][k] for k in ports),
+                "tau_syn": tuple(c["tau_syn"][k] for k in ports)}
 
-        def rhs(y):
-            V, dg, g = y
-            Vs = jnp.where(refractory, c["V_reset"], V)
-            I_syn = 0.0
-            for k in ports:
-                I_syn = I_syn + g[k] * (Vs + c["E_L"] - c["E_rev"][k])
-            dV = jnp.where(refractory, 0.0, (-(c["G"] * Vs) - I_syn + I_tot + asc_sum) / c["C_m"])
-            return (dV, tuple(-dg[k] / c["tau_syn"][k] for k in ports),
-                    tuple(dg[k] - g[k] / c["tau_syn"][k] for k in ports))
-        return rhs
+    @staticmethod
+    def _rhs(y, p):
+        """Right-hand side for (V, dg_k, g_k), in NEST's arithmetic order (glif_cond_dynamics)."""
+        V, dg, g = y
+        refractory = p["refractory"]
+        Vs = jnp.where(refractory, p["V_reset"], V)
+        I_syn = 0.0
+        for k in range(len(g)):
+            I_syn = I_syn + g[k] * (Vs + p["E_L"] - p["E_rev"][k])
+        dV = jnp.where(refractory, 0.0, (-(p["G"] * Vs) - I_syn + p["I"] + p["asc_sum"]) / p["C_m"])
+        return (dV, tuple(-dg[k] / p["tau_syn"][k] for k in range(len(g))),
+                tuple(dg[k] - g[k] / p["tau_syn"][k] for k in range(len(g))))
 
     def update(self, x=0.0):
         """Advance one step of ``dt`` with external current ``x`` (pA, used next step)."""
@@ -457,8 +469,10 @@ class glif_cond(InputDynamics):
 
         # 1. ODE step over dt (a diverging neuron is marked with V = NaN for check_finite).
         (V, dg, g), H, stalled = rkf45.advance(
-            self._rhs(c, refractory, I_tot, asc_sum), (v_old, rows(self.dg_syn), rows(self.g_syn)),
-            self.integration_step.value.reshape(n), self.dt, _EPS_ABS)
+            self._rhs, (v_old, rows(self.dg_syn), rows(self.g_syn)),
+            self.integration_step.value.reshape(n), self.dt, _EPS_ABS,
+            params=self._rhs_params(c, refractory, I_tot, asc_sum),
+            compact_size=_compact_size(n))
         V = jnp.where(stalled, jnp.nan, V)
 
         # 2. Threshold components and after-spike currents of non-refractory neurons.
