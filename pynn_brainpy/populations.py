@@ -46,6 +46,12 @@ class PopulationView(common.PopulationView):
 
 def _reverse(celltype, get_native, names):
     """``get()``: stored native values translated back to the cell type's names."""
+    # An unknown name is PyNN's NonExistentParameterError, not a KeyError from the
+    # translation table (found by tests/pynn/test_control.py).
+    unknown = [name for name in names if name not in celltype.get_parameter_names()]
+    if unknown:
+        raise errors.NonExistentParameterError(unknown[0], celltype.__class__.__name__,
+                                               celltype.get_parameter_names())
     if isinstance(celltype, StandardCellType):
         if any(name in celltype.computed_parameters() for name in names):
             native_names = celltype.get_native_names()   # computed ones need everything
@@ -140,7 +146,7 @@ class Population(common.Population):
             ct.check(self._parameters["rate"], self._parameters["start"],
                      self._parameters["duration"])
         else:
-            raise errors.NotImplementedError(
+            raise NotImplementedError(
                 f"pynn_brainpy cannot simulate {ct.__class__.__name__} yet.")
 
     # ------------------------------------------------------------------ initial values
@@ -150,8 +156,9 @@ class Population(common.Population):
     def _store_initial_values(self, variable, lazy, mask):
         """Initial values are drawn once (a reset restores the same values) and, during a
         simulation, also set in the running model right away."""
-        size = self.size if isinstance(mask, slice) else int(np.count_nonzero(
-            np.ones(self.size, bool)[mask]))
+        # the number of selected cells (a view's mask may be a slice such as [:2], which
+        # selects fewer than all cells: found by tests/pynn/test_control.py)
+        size = int(np.arange(self.size)[mask].size)
         values = np.broadcast_to(np.asarray(lazy.evaluate(simplify=False), float), (size,))
         column = self._initial_arrays.setdefault(variable, np.full(self.size, np.nan))
         column[mask] = values

@@ -104,7 +104,7 @@ class Projection(common.Projection):
     def _convergent_connect(self, presynaptic_indices, postsynaptic_index,
                             location_selector=None, **connection_parameters):
         if location_selector is not None:
-            raise errors.NotImplementedError(
+            raise NotImplementedError(
                 "pynn_brainpy simulates point neurons only (no location_selector).")
         pre = np.asarray(presynaptic_indices, np.int64).reshape(-1)
         values = {name: np.broadcast_to(np.asarray(v, float), pre.shape).copy()

@@ -75,7 +75,7 @@ class State(common.control.BaseState):
     def mark_structure_changed(self):
         """Populations, projections or current-source targets changed: rebuild at next run."""
         if self.network is not None and self.step > 0:
-            raise errors.NotImplementedError(
+            raise NotImplementedError(
                 "pynn_brainpy cannot change the network structure (new populations, "
                 "projections or current-source targets) in the middle of a simulation; "
                 "call reset() first, or create everything before the first run().")
@@ -110,6 +110,7 @@ class State(common.control.BaseState):
             p._push_values()
         for prj in self.projections:
             prj._push_values()
+        self.network.load_initial_currents()     # current sources may have changed
         probes, sinks = self._probes()
         self.network.set_probes(probes)
         for rec in self.recorders:
