@@ -7,13 +7,13 @@ when the network is built. Parameter changes between runs are pushed into the ex
 
 import numpy as np
 from pyNN import common, errors
-from pyNN.parameters import ParameterSpace, simplify
+from pyNN.parameters import LazyArray, ParameterSpace, simplify
 from pyNN.standardmodels import StandardCellType
 
 from . import simulator
 from .engine import network as engine
 from .recording import Recorder
-from .standardmodels.sources import SpikeSourceArray, SpikeSourcePoisson, as_sequences
+from .standardmodels.sources import SpikeSourceArray, as_sequences
 
 
 class Assembly(common.Assembly):
@@ -24,21 +24,49 @@ class PopulationView(common.PopulationView):
     _assembly_class = Assembly
     _simulator = simulator
 
+    # Views store into the Population at the root of the tree (``grandparent``) through the
+    # view's indices there, so that views of views work too (with ``self.parent`` and
+    # ``self.mask`` a view of a view failed with AttributeError: found by
+    # tests/pynn/test_control.py).
+    def _root_indices(self):
+        return np.asarray(self.index_in_grandparent(np.arange(self.size)), np.int64)
+
     def _get_parameters(self, *names):
         return _reverse(self.celltype, self._get_native_parameters, names)
 
     def _get_native_parameters(self, *names):
         values = {}
+        indices = self._root_indices()
         for name in names:
-            value = self.parent._parameters[name]
-            values[name] = simplify(value[self.mask] if isinstance(value, np.ndarray) else value)
+            value = self.grandparent._parameters[name]
+            values[name] = simplify(value[indices] if isinstance(value, np.ndarray) else value)
         return ParameterSpace(values, shape=(self.size,))
 
     def _set_parameters(self, parameter_space):
-        self.parent._store_parameters(parameter_space, self.mask)
+        self.grandparent._store_parameters(parameter_space, self._root_indices())
 
     def _set_initial_value_array(self, variable, initial_values):
-        self.parent._store_initial_values(variable, initial_values, self.mask)
+        self.grandparent._store_initial_values(variable, initial_values, self._root_indices())
+
+    def initialize(self, **initial_values):
+        """Set initial values of the cells of this view (see ``Population.initialize``).
+
+        PyNN's common ``PopulationView.initialize`` stores the values and then fails with
+        NotImplementedError on ``PopulationView.initial_values``; here the values are stored
+        and the root population's ``initial_values`` updated (found by
+        tests/pynn/test_control.py)."""
+        root, indices = self.grandparent, self._root_indices()
+        for variable, value in initial_values.items():
+            lazy = LazyArray(value, shape=(self.size,), dtype=float)
+            self._set_initial_value_array(variable, lazy)
+            if variable in root.initial_values:
+                # the values in use: those stored (drawn once), else the previous lazy value
+                stored = root._initial_arrays[variable]
+                merged = np.where(np.isnan(stored), np.broadcast_to(np.asarray(
+                    root.initial_values[variable].evaluate(simplify=False), float),
+                    (root.size,)), stored)
+                root.initial_values[variable] = LazyArray(merged, shape=(root.size,),
+                                                          dtype=float)
 
     def _get_view(self, selector, label=None):
         return PopulationView(self, selector, label)
@@ -142,9 +170,8 @@ class Population(common.Population):
             self._source_steps = [
                 ct.emission_steps(times, simulator.state.dt, now, cell=i)
                 for i, times in enumerate(as_sequences(self._parameters["spike_times"]))]
-        elif isinstance(ct, SpikeSourcePoisson):
-            ct.check(self._parameters["rate"], self._parameters["start"],
-                     self._parameters["duration"])
+        elif hasattr(ct, "generator_group"):
+            ct.check_parameters(self._parameters)
         else:
             raise NotImplementedError(
                 f"pynn_brainpy cannot simulate {ct.__class__.__name__} yet.")
@@ -192,10 +219,7 @@ class Population(common.Population):
         elif isinstance(ct, SpikeSourceArray):
             self._group = engine.SpikeArrayGroup(self.size, self._source_steps)
         else:
-            p = self._parameters
-            start = np.asarray(p["start"], float)
-            self._group = engine.PoissonGroup(self.size, np.asarray(p["rate"], float),
-                                              start, start + np.asarray(p["duration"], float))
+            self._group = ct.generator_group(self.size, self._parameters, simulator.state.dt)
         self._values_dirty = False
         return self._group
 
@@ -208,10 +232,8 @@ class Population(common.Population):
         elif isinstance(self._group, engine.SpikeArrayGroup):
             self._group.steps = self._source_steps
         else:
-            p = self._parameters
-            self._group.rate = np.asarray(p["rate"], float)
-            self._group.start = np.asarray(p["start"], float)
-            self._group.stop = self._group.start + np.asarray(p["duration"], float)
+            self._group.params = self.celltype.generator_group(
+                self.size, self._parameters, simulator.state.dt).params
         self._values_dirty = False
 
 

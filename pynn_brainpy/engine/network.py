@@ -36,7 +36,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["NeuronGroup", "SpikeArrayGroup", "PoissonGroup", "Synapses", "CurrentInput",
+__all__ = ["NeuronGroup", "SpikeArrayGroup", "GeneratorGroup", "PoissonGroup", "Synapses",
+           "CurrentInput",
            "Probe", "Network"]
 
 
@@ -57,12 +58,33 @@ class SpikeArrayGroup:
 
 
 @dataclass
-class PoissonGroup:
-    """Poisson sources: per-cell rate (Hz), active for spike times in ``(start, stop]`` (ms)."""
+class GeneratorGroup:
+    """Spike sources computed inside the simulation.
+
+    ``generate(key, t, params, state) -> (counts, state)`` gives the spike counts (one per
+    cell) of the step whose spikes have the time ``t = (m+1)·dt``. ``key`` is a PRNG key of
+    that step and group only (counter-based: the draws do not depend on chunking, and a
+    reset replays them); ``params`` is a dict of per-cell arrays that may change between
+    runs without recompiling; ``state`` is carried from step to step and starts from
+    ``initial_state`` (a pytree of arrays, or None) at every reset.
+    """
     size: int
-    rate: np.ndarray
-    start: np.ndarray
-    stop: np.ndarray
+    generate: Callable
+    params: dict
+    initial_state: object = None
+
+
+def _poisson_generate(key, t, params, state):
+    active = (t > params["start"]) & (t <= params["stop"])
+    return jnp.where(active, jax.random.poisson(key, params["lam"]), 0), state
+
+
+def PoissonGroup(size: int, rate, start, stop, dt: float) -> GeneratorGroup:
+    """Poisson sources: per-cell rate (Hz), active for spike times in ``(start, stop]`` (ms)."""
+    params = {"lam": np.broadcast_to(np.asarray(rate, float) * dt / 1000.0, (size,)),
+              "start": np.broadcast_to(np.asarray(start, float), (size,)),
+              "stop": np.broadcast_to(np.asarray(stop, float), (size,))}
+    return GeneratorGroup(size, _poisson_generate, params)
 
 
 @dataclass
@@ -221,8 +243,11 @@ class Network:
             if isinstance(g, NeuronGroup):
                 if not _init_state_in_place(g.model):
                     self._compiled.clear()      # could not keep the states: retrace
-        self._ring = {key: jnp.zeros((self.ring_len, self.groups[key[0]].size), self.dtype)
-                      for key in self._inputs}
+        self._carry = {
+            "ring": {key: jnp.zeros((self.ring_len, self.groups[key[0]].size), self.dtype)
+                     for key in self._inputs},
+            "generators": {gi: g.initial_state for gi, g in enumerate(self.groups)
+                           if isinstance(g, GeneratorGroup)}}
 
     def load_initial_currents(self):
         """Put the currents in effect at the current time into the models (call after the
@@ -253,10 +278,9 @@ class Network:
         is a constant of the compiled function.)"""
         blocks = [jnp.asarray(w[b.order], self.dtype)
                   for w, b in zip(self._weights, self._blocks)]
-        poisson = {gi: tuple(jnp.asarray(np.broadcast_to(v, (g.size,)), self.dtype)
-                             for v in (np.asarray(g.rate) * self.dt / 1000.0, g.start, g.stop))
-                   for gi, g in enumerate(self.groups) if isinstance(g, PoissonGroup)}
-        return {"blocks": blocks, "poisson": poisson}
+        generators = {gi: {k: jnp.asarray(v, self.dtype) for k, v in g.params.items()}
+                      for gi, g in enumerate(self.groups) if isinstance(g, GeneratorGroup)}
+        return {"blocks": blocks, "generators": generators}
 
     def _step_fn(self, args):
         groups, blocks, probes = self.groups, self._blocks, self.probes
@@ -279,7 +303,7 @@ class Network:
                 csr = brainevent.CSR((args["blocks"][bi], indices, indptr),
                                      shape=(groups[b.pre].size, len(b.delays) * n_post))
                 sent = spikes[b.pre]
-                if isinstance(groups[b.pre], PoissonGroup):
+                if isinstance(groups[b.pre], GeneratorGroup):
                     arrived = _multiplicity_product(sent, csr)
                 else:
                     arrived = brainevent.BinaryArray(sent > 0) @ csr
@@ -288,16 +312,16 @@ class Network:
                 ring[key] = ring[key].at[slots].add(arrived.reshape(len(b.delays), n_post))
             return ring
 
-        def poisson(gi, m):
-            lam, start, stop = args["poisson"][gi]
-            t_spike = (m + 1).astype(dtype) * dt
-            active = (t_spike > start) & (t_spike <= stop)
+        def generate(gi, m, state):
             key = jax.random.fold_in(jax.random.fold_in(base_key, gi), m)
-            return jnp.where(active, jax.random.poisson(key, lam), 0).astype(dtype)
+            t = (m + 1).astype(dtype) * dt
+            counts, state = groups[gi].generate(key, t, args["generators"][gi], state)
+            return counts.astype(dtype), state
 
-        def active_step(ring, x):
+        def active_step(carry, x):
             m = x["step"]
-            ring = deliver(ring, m)
+            ring = deliver(carry["ring"], m)
+            gen_states = dict(carry["generators"])
             spikes = {}
             for gi, g in enumerate(groups):
                 if isinstance(g, NeuronGroup):
@@ -305,8 +329,8 @@ class Network:
                 elif isinstance(g, SpikeArrayGroup):
                     spikes[gi] = x["source"][gi]
                 else:
-                    spikes[gi] = poisson(gi, m)
-            ring = send(dict(ring), spikes, m)
+                    spikes[gi], gen_states[gi] = generate(gi, m, gen_states[gi])
+            carry = {"ring": send(dict(ring), spikes, m), "generators": gen_states}
             rec = []
             for p in probes:
                 if p.variable == "spikes":
@@ -314,21 +338,21 @@ class Network:
                 else:
                     value = groups[p.group].model.recordable(p.variable).reshape(-1)
                     rec.append(value[p.indices].astype(dtype))
-            return ring, rec
+            return carry, rec
 
-        def idle_step(ring, x):
+        def idle_step(carry, x):
             rec = [jnp.zeros(len(p.indices), bool if p.variable == "spikes" else dtype)
                    for p in probes]
-            return ring, rec
+            return carry, rec
 
-        def step(ring, x):
-            return brainstate.transform.cond(x["active"], active_step, idle_step, ring, x)
+        def step(carry, x):
+            return brainstate.transform.cond(x["active"], active_step, idle_step, carry, x)
         return step
 
     def _compile(self):
         @brainstate.transform.jit
-        def run_chunk(ring, args, xs):
-            return brainstate.transform.scan(self._step_fn(args), ring, xs)
+        def run_chunk(carry, args, xs):
+            return brainstate.transform.scan(self._step_fn(args), carry, xs)
         return run_chunk
 
     def _source_spikes(self, gi, m0, n, length):
@@ -393,7 +417,7 @@ class Network:
                 elif isinstance(g, SpikeArrayGroup):
                     xs["source"][gi] = jnp.asarray(self._source_spikes(gi, m0, n, length),
                                                    self.dtype)
-            self._ring, rec = self._compiled[(key, length)](self._ring, args, xs)
+            self._carry, rec = self._compiled[(key, length)](self._carry, args, xs)
             self.step += n
             done += n
             if on_chunk is not None:

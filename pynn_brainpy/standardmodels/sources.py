@@ -12,6 +12,7 @@ from pyNN import errors
 from pyNN.parameters import Sequence
 from pyNN.standardmodels import build_translations, cells
 
+from ..engine import network as engine
 from ..engine.timing import ms_to_steps_round
 
 __all__ = ["SpikeSourceArray", "SpikeSourcePoisson"]
@@ -48,15 +49,21 @@ class SpikeSourcePoisson(cells.SpikeSourcePoisson):
                                       ("duration", "duration"))
 
     @staticmethod
-    def check(rate, start, duration):
-        for name, v in (("rate", rate), ("start", start), ("duration", duration)):
-            v = np.asarray(v, float)
-            if np.any(~np.isfinite(v) & (name != "duration")) or np.any(np.isnan(v)):
+    def check_parameters(p):
+        for name in ("rate", "start", "duration"):
+            v = np.asarray(p[name], float)
+            if np.any(np.isnan(v)) or (name != "duration" and not np.all(np.isfinite(v))):
                 raise errors.InvalidParameterValueError(
-                    f"SpikeSourcePoisson: {name} must be finite.")
+                    f"SpikeSourcePoisson: {name} must be a finite number.")
             if np.any(v < 0):
                 raise errors.InvalidParameterValueError(
                     f"SpikeSourcePoisson: {name} must be >= 0 (got {v.min()}).")
+
+    @staticmethod
+    def generator_group(size, p, dt):
+        start = np.asarray(p["start"], float)
+        return engine.PoissonGroup(size, np.asarray(p["rate"], float), start,
+                                   start + np.asarray(p["duration"], float), dt)
 
 
 def as_sequences(values):
