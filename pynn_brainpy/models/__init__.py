@@ -1,5 +1,10 @@
 """brainstate models usable without PyNN (one model per module)."""
 
+from .aeif_cond import aeif_cond_alpha, aeif_cond_exp
+from .gif_cond_exp import gif_cond_exp
 from .glif_cond import glif_cond
+from .hh_cond_exp_traub import hh_cond_exp_traub
+from .izhikevich import izhikevich
 
-__all__ = ["glif_cond"]
+__all__ = ["aeif_cond_alpha", "aeif_cond_exp", "gif_cond_exp", "glif_cond",
+           "hh_cond_exp_traub", "izhikevich"]
