@@ -89,9 +89,21 @@ def PoissonGroup(size: int, rate, start, stop, dt: float) -> GeneratorGroup:
 
 @dataclass
 class Synapses:
-    """Static connections from group ``pre`` to input ``label`` of group ``post``.
+    """Connections from group ``pre`` to input ``label`` of group ``post``.
 
     ``weight`` is in the target model's delta-input unit; ``delay`` in whole steps (>= 1).
+    Without ``dynamics`` they are static and delivered event-driven (CSR). With it they are
+    plastic or stochastic and updated every step over all connections:
+
+    * ``dynamics.params``: dict of per-connection (or scalar) arrays, arguments of the
+      compiled step (may change between runs without recompiling);
+    * ``dynamics.initial_state(weight, n_pre, n_post)``: a dict of arrays with the
+      connections' (and, if needed, the neurons') state, including ``"weight"``;
+    * ``dynamics.step(state, params, pre, post, pre_idx, post_idx, t, key) ->
+      (state, transmitted)``: ``pre`` (n_pre,) and ``post`` (n_post,) are the spike counts
+      of step ``m`` (spike time ``t = (m+1)·dt``), ``key`` a PRNG key of this step and
+      record; ``transmitted`` (n_connections,) is what each connection delivers for the
+      spikes of this step, arriving ``delay`` steps later like a static weight.
     """
     pre: int
     post: int
@@ -100,6 +112,7 @@ class Synapses:
     post_idx: np.ndarray
     weight: np.ndarray
     delay: np.ndarray
+    dynamics: Optional[object] = None
 
 
 @dataclass
@@ -125,6 +138,7 @@ class _Block:
 
     ``order`` maps CSR entries to positions in the record's connection arrays, so new weights
     can be scattered in without rebuilding; ``delays`` are the record's distinct delays."""
+    index: int
     pre: int
     post: int
     label: str
@@ -200,9 +214,13 @@ class Network:
         self.step = 0
         self.dtype = brainstate.environ.dftype()
         self._blocks = self._build_blocks()
-        self.ring_len = max([int(b.delays.max()) for b in self._blocks if b.delays.size],
+        self._plastic = [i for i, syn in enumerate(self.synapses) if syn.dynamics is not None]
+        for i in self._plastic:
+            if self.synapses[i].delay.size and np.min(self.synapses[i].delay) < 1:
+                raise ValueError("Synaptic delays must be at least one time step.")
+        self.ring_len = max([int(np.max(syn.delay)) for syn in self.synapses if syn.delay.size],
                             default=0) + 1
-        self._inputs = sorted({(b.post, b.label) for b in self._blocks})
+        self._inputs = sorted({(syn.post, syn.label) for syn in self.synapses})
         self._compiled = {}
         self._weights = [None] * len(self.synapses)
         for i, syn in enumerate(self.synapses):
@@ -212,7 +230,9 @@ class Network:
     # ------------------------------------------------------------------ building
     def _build_blocks(self) -> List[_Block]:
         blocks = []
-        for syn in self.synapses:
+        for index, syn in enumerate(self.synapses):
+            if syn.dynamics is not None:
+                continue
             n_pre, n_post = self.groups[syn.pre].size, self.groups[syn.post].size
             delay = np.asarray(syn.delay, np.int64)
             if delay.size and delay.min() < 1:
@@ -222,7 +242,7 @@ class Network:
             order = np.lexsort((column, syn.pre_idx))
             counts = np.bincount(np.asarray(syn.pre_idx, np.int64), minlength=n_pre)
             indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-            blocks.append(_Block(syn.pre, syn.post, syn.label, delays, order,
+            blocks.append(_Block(index, syn.pre, syn.post, syn.label, delays, order,
                                  column[order].astype(np.int32), indptr))
         return blocks
 
@@ -231,6 +251,14 @@ class Network:
         w = np.broadcast_to(np.asarray(weight, np.float64), self.synapses[index].pre_idx.shape)
         self.synapses[index].weight = w
         self._weights[index] = w
+        if self.synapses[index].dynamics is not None and hasattr(self, "_carry"):
+            state = dict(self._carry["plastic"][index])
+            state["weight"] = jnp.asarray(w, self.dtype)
+            self._carry["plastic"][index] = state
+
+    def synapse_state(self, index: int) -> dict:
+        """The current state of plastic Synapses ``index`` (host arrays, model units)."""
+        return {k: np.asarray(v) for k, v in self._carry["plastic"][index].items()}
 
     def set_probes(self, probes: Sequence[Probe]):
         """What to record from the next run on (recompiles once per new probe set)."""
@@ -247,7 +275,17 @@ class Network:
             "ring": {key: jnp.zeros((self.ring_len, self.groups[key[0]].size), self.dtype)
                      for key in self._inputs},
             "generators": {gi: g.initial_state for gi, g in enumerate(self.groups)
-                           if isinstance(g, GeneratorGroup)}}
+                           if isinstance(g, GeneratorGroup)},
+            "plastic": {i: self._initial_synapse_state(i) for i in self._plastic}}
+
+    def _initial_synapse_state(self, index):
+        syn = self.synapses[index]
+        state = syn.dynamics.initial_state(np.asarray(self._weights[index], np.float64),
+                                           self.groups[syn.pre].size,
+                                           self.groups[syn.post].size)
+        return {k: jnp.asarray(v, jnp.int32 if np.asarray(v).dtype.kind in "iu" else
+                               (bool if np.asarray(v).dtype == bool else self.dtype))
+                for k, v in state.items()}
 
     def load_initial_currents(self):
         """Put the currents in effect at the current time into the models (call after the
@@ -276,17 +314,24 @@ class Network:
         """The values of this run as a pytree: CSR weights per block, Poisson parameters.
         (brainevent plans its kernels from the concrete ``indptr``, so the connectivity itself
         is a constant of the compiled function.)"""
-        blocks = [jnp.asarray(w[b.order], self.dtype)
-                  for w, b in zip(self._weights, self._blocks)]
+        blocks = [jnp.asarray(self._weights[b.index][b.order], self.dtype) for b in self._blocks]
+        plastic = {i: {k: jnp.asarray(v, self.dtype)
+                       for k, v in self.synapses[i].dynamics.params.items()}
+                   for i in self._plastic}
         generators = {gi: {k: jnp.asarray(v, self.dtype) for k, v in g.params.items()}
                       for gi, g in enumerate(self.groups) if isinstance(g, GeneratorGroup)}
-        return {"blocks": blocks, "generators": generators}
+        return {"blocks": blocks, "generators": generators, "plastic": plastic}
 
     def _step_fn(self, args):
         groups, blocks, probes = self.groups, self._blocks, self.probes
         dt, dtype, ring_len = self.dt, self.dtype, self.ring_len
         base_key = jax.random.PRNGKey(self.seed)
         structure = [(b.indices, b.indptr) for b in blocks]
+        synapses, plastic = self.synapses, self._plastic
+        plastic_structure = {i: (jnp.asarray(synapses[i].pre_idx, jnp.int32),
+                                 jnp.asarray(synapses[i].post_idx, jnp.int32),
+                                 jnp.asarray(synapses[i].delay, jnp.int32)) for i in plastic}
+        synapse_key = jax.random.fold_in(base_key, 1 << 20)
 
         def deliver(ring, m):
             """Hand over what arrives at the end of step ``m``; clear those slots."""
@@ -295,6 +340,23 @@ class Network:
                 groups[post].model.add_delta_input(f"synapses:{label}", buffer[slot],
                                                    label=label)
             return {key: buffer.at[slot].set(0.0) for key, buffer in ring.items()}
+
+        def send_plastic(ring, states, spikes, m):
+            """Plastic and stochastic synapses: every connection updated, then delivered."""
+            t = (m + 1).astype(dtype) * dt
+            states = dict(states)
+            for i in plastic:
+                syn = synapses[i]
+                pre_idx, post_idx, delay = plastic_structure[i]
+                post_spikes = spikes.get(syn.post)
+                key = jax.random.fold_in(jax.random.fold_in(synapse_key, i), m)
+                states[i], transmitted = syn.dynamics.step(
+                    states[i], args["plastic"][i], spikes[syn.pre], post_spikes, pre_idx,
+                    post_idx, t, key)
+                slot = (m + delay) % ring_len
+                ring[(syn.post, syn.label)] = ring[(syn.post, syn.label)].at[
+                    slot, post_idx].add(transmitted.astype(dtype))
+            return ring, states
 
         def send(ring, spikes, m):
             """Spikes of step ``m`` into the target buffers, one sparse product per block."""
@@ -330,7 +392,9 @@ class Network:
                     spikes[gi] = x["source"][gi]
                 else:
                     spikes[gi], gen_states[gi] = generate(gi, m, gen_states[gi])
-            carry = {"ring": send(dict(ring), spikes, m), "generators": gen_states}
+            ring = send(dict(ring), spikes, m)
+            ring, plastic_states = send_plastic(ring, carry["plastic"], spikes, m)
+            carry = {"ring": ring, "generators": gen_states, "plastic": plastic_states}
             rec = []
             for p in probes:
                 if p.variable == "spikes":

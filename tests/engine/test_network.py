@@ -1,0 +1,75 @@
+"""The engine network: delivery timing, delays, the plastic-synapse path, chunking."""
+
+import brainstate
+import numpy as np
+import pytest
+
+from pynn_brainpy.engine import network as engine
+from pynn_brainpy.models.glif_cond import glif_cond
+
+
+class PassThrough:
+    """Synapse dynamics that transmit the weight unchanged: must equal a static synapse."""
+    params = {}
+
+    @staticmethod
+    def initial_state(weight, n_pre, n_post):
+        return {"weight": weight}
+
+    @staticmethod
+    def step(state, params, pre, post, pre_idx, post_idx, t, key):
+        return state, state["weight"] * pre[pre_idx]
+
+
+def _network(plastic, seed=3):
+    rng = np.random.default_rng(seed)
+    pre, post = rng.integers(0, 30, 300), rng.integers(0, 20, 300)
+    weight, delay = rng.uniform(1.0, 20.0, 300), rng.integers(1, 12, 300)
+    steps = [np.sort(rng.choice(400, 15, replace=False)) for _ in range(30)]
+    groups = [engine.SpikeArrayGroup(30, steps), engine.NeuronGroup(glif_cond(20), 20)]
+    syn = engine.Synapses(0, 1, "receptor_1", pre, post, weight, delay,
+                          PassThrough() if plastic else None)
+    net = engine.Network(groups, [syn], [], dt=0.1, seed=seed)
+    net.set_probes([engine.Probe(1, "V_m", np.arange(20)), engine.Probe(1, "g_2", np.arange(20))])
+    return net
+
+
+def _run(net, chunks):
+    out = []
+    for n in chunks:
+        net.run(n, lambda m0, k, rec: out.append(np.concatenate(rec, axis=1)))
+    return np.concatenate(out)
+
+
+@pytest.fixture(autouse=True)
+def _environment():
+    with brainstate.environ.context(dt=0.1, precision=64):
+        yield
+
+
+def test_plastic_path_equals_static_path():
+    static, plastic = _run(_network(False), [450]), _run(_network(True), [450])
+    assert np.abs(static).max() > 0
+    # equal up to the order in which simultaneous weights are summed
+    np.testing.assert_allclose(static, plastic, rtol=1e-13, atol=1e-12)
+
+
+def test_delivery_timing_one_connection():
+    """A source spike stamped t reaches the target over D steps: g starts to rise in the step
+    that ends at t + (D+1)·dt (the jump is applied at the end of step t/dt - 1 + D)."""
+    groups = [engine.SpikeArrayGroup(1, [np.array([9])]),            # spike time 1.0 ms
+              engine.NeuronGroup(glif_cond(1), 1)]
+    syn = engine.Synapses(0, 1, "receptor_0", np.array([0]), np.array([0]), np.array([5.0]),
+                          np.array([7]))
+    net = engine.Network(groups, [syn], [], dt=0.1)
+    net.set_probes([engine.Probe(1, "g_1", np.array([0]))])
+    g = _run(net, [40])[:, 0]
+    first = np.flatnonzero(g > 0)[0]          # row r is the state at (r+1)·dt
+    assert (first + 1) * 0.1 == pytest.approx(1.0 + 0.7 + 0.1)
+
+
+def test_chunking_and_reset_do_not_change_results():
+    net = _network(False)
+    whole = _run(net, [450])
+    net.reset()
+    assert np.array_equal(_run(net, [100, 37, 313]), whole)
