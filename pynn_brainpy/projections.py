@@ -174,15 +174,40 @@ class Projection(common.Projection):
                 out.append(engine.Synapses(
                     int(a), int(b), self._ports[int(b)], pre_idx[sel], post_idx[sel],
                     self._values["weight"][sel] * population.celltype.weight_scale,
-                    steps[sel]))
+                    steps[sel], self._dynamics(sel, population.celltype.weight_scale)))
         return out
 
-    def _push_values(self):
-        """Hand weight changes made since the last run to the engine."""
-        if not self._values_dirty:
+    def _dynamics(self, sel, weight_scale):
+        """The engine dynamics of plastic/stochastic synapse types (None if static)."""
+        make = getattr(self.synapse_type, "engine_dynamics", None)
+        if make is None:
+            return None
+        values = {name: v[sel] for name, v in self._values.items()
+                  if name not in ("weight", "delay")}
+        return make(values, weight_scale)
+
+    @property
+    def _plastic(self):
+        return hasattr(self.synapse_type, "engine_dynamics")
+
+    def _sync_from_engine(self):
+        """Plastic weights live in the engine: read them back before ``get``."""
+        network = simulator.state.network
+        if not self._plastic or network is None or simulator.state.structure_dirty or \
+                not hasattr(self, "_blocks"):
             return
         for index, sel, scale in self._blocks:
-            simulator.state.network.set_weights(index, self._values["weight"][sel] * scale)
+            self._values["weight"][sel] = network.synapse_state(index)["weight"] / scale
+
+    def _push_values(self):
+        """Hand weight and parameter changes made since the last run to the engine."""
+        if not self._values_dirty:
+            return
+        network = simulator.state.network
+        for index, sel, scale in self._blocks:
+            network.set_weights(index, self._values["weight"][sel] * scale)
+            if self._plastic:
+                network.synapses[index].dynamics.params = self._dynamics(sel, scale).params
         self._values_dirty = False
 
     # ------------------------------------------------------------------ PyNN API
@@ -191,9 +216,11 @@ class Projection(common.Projection):
 
     @property
     def connections(self):
+        self._sync_from_engine()
         return [Connection(self, i) for i in range(len(self))]
 
     def _get_attributes_as_list(self, names):
+        self._sync_from_engine()
         columns = []
         for name in names:
             if name == "presynaptic_index":
@@ -206,6 +233,7 @@ class Projection(common.Projection):
         return list(zip(*columns))
 
     def _get_attributes_as_arrays(self, names, multiple_synapses="sum"):
+        self._sync_from_engine()
         combine = {"sum": np.add.at, "min": np.minimum.at, "max": np.maximum.at}
         if multiple_synapses not in combine:
             raise ValueError(f"multiple_synapses must be one of {list(combine)}")
@@ -222,6 +250,7 @@ class Projection(common.Projection):
         return out
 
     def _set_attributes(self, parameter_space):
+        self._sync_from_engine()
         values = evaluate_on_pairs(parameter_space, self, self._pre, self._post)
         values = {name: np.asarray(v, float) for name, v in values.items()}
         unknown = set(values) - set(self._values)
