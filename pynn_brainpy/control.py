@@ -25,9 +25,12 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, max_delay=DEFA
     if timestep <= 0:
         raise ValueError(f"timestep must be > 0 ms, got {timestep}.")
     state = simulator.state
-    state.configure(timestep, timestep if min_delay == "auto" else min_delay,
-                    10.0 if max_delay == "auto" else max_delay, precision, rng_seed,
-                    progress_bar)
+    if extra_params.get("spike_precision", "on_grid") != "on_grid":
+        raise NotImplementedError(
+            "pynn_brainpy simulates on the time grid: spike_precision must be 'on_grid' "
+            f"(got {extra_params['spike_precision']!r}).")
+    state.configure(timestep, min_delay, 10.0 if max_delay == "auto" else max_delay,
+                    precision, rng_seed, progress_bar)
     state.clear()
     return rank()
 

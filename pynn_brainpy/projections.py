@@ -98,7 +98,9 @@ class Projection(common.Projection):
             ps = self.synapse_type.translate(ParameterSpace(
                 values, self.synapse_type.get_schema(), shape=(n,)))
             ps.evaluate(simplify=False)
-            return {name: np.asarray(v, float) for name, v in ps.items()}
+            # (a one-connection projection evaluates to 0-d arrays)
+            return {name: np.broadcast_to(np.asarray(v, float), (n,)).copy()
+                    for name, v in ps.items()}
         return values
 
     def _convergent_connect(self, presynaptic_indices, postsynaptic_index,

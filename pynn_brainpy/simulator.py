@@ -32,7 +32,7 @@ class State(common.control.BaseState):
         self.mpi_rank = 0
         self.num_processes = 1
         self.dt = 0.1
-        self.min_delay = 0.1
+        self.min_delay_setting = "auto"
         self.max_delay = 10.0
         self.precision = "float64"
         self.rng_seed = 0
@@ -48,7 +48,7 @@ class State(common.control.BaseState):
         if precision not in ("float64", "float32"):
             raise ValueError(f"precision must be 'float64' or 'float32', got {precision!r}.")
         self.dt = float(dt)
-        self.min_delay = min_delay
+        self.min_delay_setting = min_delay
         self.max_delay = max_delay
         self.precision = precision
         self.rng_seed = int(rng_seed)
@@ -56,7 +56,17 @@ class State(common.control.BaseState):
         brainstate.environ.set(dt=self.dt, precision=64 if precision == "float64" else 32)
 
     def resolved_min_delay(self) -> float:
-        return self.dt if self.min_delay == "auto" else float(self.min_delay)
+        """The default delay of new connections: ``min_delay``, or one step if 'auto'."""
+        return self.dt if self.min_delay_setting == "auto" else float(self.min_delay_setting)
+
+    @property
+    def min_delay(self) -> float:
+        """``get_min_delay()``: as set, or with 'auto' the shortest delay in the network
+        (one step while there is none), as NEST reports it."""
+        if self.min_delay_setting != "auto":
+            return float(self.min_delay_setting)
+        delays = [prj._values["delay"].min() for prj in self.projections if len(prj)]
+        return float(min(delays)) if delays else self.dt
 
     # ------------------------------------------------------------------ registry
     def clear(self):
