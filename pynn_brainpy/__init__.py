@@ -20,6 +20,8 @@ from .procedural_api import connect, create, record, record_gsyn, record_v  # no
 from .projections import Projection                                      # noqa: F401
 from .standardmodels.cells import GLIF_cond, native_cell_type            # noqa: F401
 from .standardmodels.cells_adaptive import *                             # noqa: F401,F403
+from .standardmodels.cells_iaf import *                                  # noqa: F401,F403
+from .standardmodels.composed import *                                   # noqa: F401,F403
 from .standardmodels.electrodes import (ACSource, DCSource,                # noqa: F401
                                         NoisyCurrentSource, StepCurrentSource)
 from .standardmodels.sources import SpikeSourceArray, SpikeSourcePoisson  # noqa: F401

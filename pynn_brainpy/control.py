@@ -12,14 +12,18 @@ __all__ = ["setup", "end", "run", "run_until", "run_for", "reset", "initialize",
 
 
 def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, max_delay=DEFAULT_MAX_DELAY,
-          precision="float64", rng_seed=0, progress_bar=None, **extra_params):
+          precision="float64", rng_seed=0, progress_bar=None, compilation_cache=True,
+          **extra_params):
     """Start a new simulation; any existing network is discarded.
 
     ``timestep``, ``min_delay`` and ``max_delay`` are in ms (``'auto'``: one time step and
     10 ms). ``precision`` is ``'float64'`` (NEST-exact) or ``'float32'`` (faster, mainly on
     GPU). ``rng_seed`` seeds the in-simulation randomness (Poisson sources, noisy currents).
-    ``progress_bar``: True/False, or None to show one for long runs only. PyNN's other
-    keywords are accepted and ignored.
+    ``progress_bar``: True/False, or None to show one for long runs only.
+    ``compilation_cache``: keep compiled networks on disk (JAX's persistent cache) so that
+    running the same script again skips most of the compilation; True uses
+    ``$PYNN_BRAINPY_CACHE`` or ``~/.cache/pynn_brainpy/jax``, a string names the directory,
+    False turns it off. PyNN's other keywords are accepted and ignored.
     """
     common.setup(timestep, min_delay, max_delay=max_delay, **extra_params)
     if timestep <= 0:
@@ -29,6 +33,7 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, max_delay=DEFA
         raise NotImplementedError(
             "pynn_brainpy simulates on the time grid: spike_precision must be 'on_grid' "
             f"(got {extra_params['spike_precision']!r}).")
+    simulator.use_compilation_cache(compilation_cache)
     state.configure(timestep, min_delay, 10.0 if max_delay == "auto" else max_delay,
                     precision, rng_seed, progress_bar)
     state.clear()

@@ -7,13 +7,28 @@ or current source); value changes (parameters, weights, amplitudes, spike times)
 into the existing engine before the next run and do not recompile.
 """
 
+import os
+
 import brainstate
-import numpy as np
-from pyNN import common, errors
+import jax
+from pyNN import common
 
 from .engine import network as engine
 
 name = "brainpy"
+
+
+def use_compilation_cache(setting):
+    """Point JAX's persistent compilation cache at a directory (see ``setup``). JAX takes
+    the first setting made before its first compilation; later changes are ignored."""
+    if not setting:
+        return
+    path = setting if isinstance(setting, str) else os.environ.get(
+        "PYNN_BRAINPY_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "pynn_brainpy"))
+    path = os.path.join(path, "jax") if not isinstance(setting, str) else path
+    if jax.config.jax_compilation_cache_dir is None:
+        jax.config.update("jax_compilation_cache_dir", path)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
 class ID(int, common.IDMixin):

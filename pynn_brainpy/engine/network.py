@@ -311,26 +311,31 @@ class Network:
 
     # ------------------------------------------------------------------ running
     def _arguments(self):
-        """The values of this run as a pytree: CSR weights per block, Poisson parameters.
-        (brainevent plans its kernels from the concrete ``indptr``, so the connectivity itself
-        is a constant of the compiled function.)"""
+        """The arguments of this run's chunks: weights and column indices per block, source
+        and synapse parameters, the plastic synapses' connection arrays."""
         blocks = [jnp.asarray(self._weights[b.index][b.order], self.dtype) for b in self._blocks]
+        indices = [jnp.asarray(b.indices) for b in self._blocks]
         plastic = {i: {k: jnp.asarray(v, self.dtype)
                        for k, v in self.synapses[i].dynamics.params.items()}
                    for i in self._plastic}
         generators = {gi: {k: jnp.asarray(v, self.dtype) for k, v in g.params.items()}
                       for gi, g in enumerate(self.groups) if isinstance(g, GeneratorGroup)}
-        return {"blocks": blocks, "generators": generators, "plastic": plastic}
+        return {"blocks": blocks, "indices": indices, "generators": generators,
+                "plastic": plastic, "plastic_structure": {
+                    i: tuple(jnp.asarray(a, jnp.int32) for a in (
+                        self.synapses[i].pre_idx, self.synapses[i].post_idx,
+                        self.synapses[i].delay)) for i in self._plastic}}
 
     def _step_fn(self, args):
         groups, blocks, probes = self.groups, self._blocks, self.probes
         dt, dtype, ring_len = self.dt, self.dtype, self.ring_len
         base_key = jax.random.PRNGKey(self.seed)
-        structure = [(b.indices, b.indptr) for b in blocks]
+        # brainevent plans its kernels from the concrete indptr (n_pre + 1 numbers); the
+        # column indices (one per connection) are arguments, not constants: millions of
+        # constants in the program make XLA's compilation slow.
+        structure = [(args["indices"][bi], b.indptr) for bi, b in enumerate(blocks)]
         synapses, plastic = self.synapses, self._plastic
-        plastic_structure = {i: (jnp.asarray(synapses[i].pre_idx, jnp.int32),
-                                 jnp.asarray(synapses[i].post_idx, jnp.int32),
-                                 jnp.asarray(synapses[i].delay, jnp.int32)) for i in plastic}
+        plastic_structure = args["plastic_structure"]
         synapse_key = jax.random.fold_in(base_key, 1 << 20)
 
         def deliver(ring, m):
@@ -463,9 +468,11 @@ class Network:
                      if isinstance(g, NeuronGroup) and hasattr(g.model, "signature")))
         args = self._arguments()
         done = 0
+        # One chunk length for the whole run: the last chunk is padded with idle steps
+        # rather than compiled again for its own length.
+        length = self._chunk_len(n_steps)
         while done < n_steps:
-            n = min(n_steps - done, self._chunk_len(n_steps - done))
-            length = self._chunk_len(n)
+            n = min(n_steps - done, length)
             if (key, length) not in self._compiled:
                 self._compiled[(key, length)] = self._compile()
             m0 = self.step

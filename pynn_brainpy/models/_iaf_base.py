@@ -1,0 +1,335 @@
+"""Plumbing shared by the leaky integrate-and-fire family (NEST's ``iaf_psc_*``, ``iaf_cond_*``).
+
+Each model of the family has scalar parameters only (one value per neuron), two synaptic
+ports (``receptor_0`` excitatory, ``receptor_1`` inhibitory), a refractory step counter and
+NEST's "current one step later" buffer ``I_stim``. This module does the parts that do not
+depend on the equations: parameters in, validated (NEST's sentences), turned into per-neuron
+step constants (float64 on the host, 0-d on the device when the population is homogeneous),
+the input protocol, state setting and read-out. A model supplies ``PARAMETERS``,
+``_check(p)``, ``constants(dt)``, ``_make_states(...)`` and ``update``.
+"""
+
+import math
+from typing import Dict, Optional, Tuple
+
+import brainstate
+import jax
+import jax.numpy as jnp
+import numpy as np
+import saiunit as u
+
+from ..engine import rkf45
+from ..engine.timing import ms_to_steps_ceil
+from ._base import InputDynamics, dt_ms, magnitude
+
+__all__ = ["IAFBase", "IAFCondBase", "refractory_counts", "device_constants", "host_expm1"]
+
+
+def host_expm1(x: np.ndarray) -> np.ndarray:
+    """``expm1`` from the C library (as NEST's ``numerics::expm1``), once per distinct value."""
+    x = np.asarray(x, np.float64)
+    uniq, inverse = np.unique(x, return_inverse=True)
+    return np.array([math.expm1(v) for v in uniq], np.float64)[inverse].reshape(x.shape)
+
+
+def refractory_counts(t_ref: np.ndarray, dt: float) -> np.ndarray:
+    """NEST's ``Time(Time::ms(t_ref)).get_steps()``: tic-rounded, then up to whole steps."""
+    uniq, inverse = np.unique(t_ref, return_inverse=True)
+    counts = np.array([ms_to_steps_ceil(float(t), dt) for t in uniq], np.int32)
+    return counts[inverse].reshape(t_ref.shape)
+
+
+def device_constants(consts: Dict[str, np.ndarray], dtype) -> dict:
+    """Host constants as jit arguments: 0-d when every neuron has the same value, else (N,)."""
+    out = {}
+    for key, v in consts.items():
+        kind = jnp.int32 if v.dtype.kind in "iu" else dtype
+        same = bool(np.all(v == v[0:1])) if v.size else True
+        out[key] = jnp.asarray(v[0] if same else v, kind)
+    return out
+
+
+class IAFBase(InputDynamics):
+    """Common base of the NEST ``iaf_*`` models (see the module docstring).
+
+    Class attributes a model sets:
+
+    * ``NEST_NAME``: the NEST model it mirrors (used in messages);
+    * ``PARAMETERS``: ``{name: (default, unit)}`` in NEST's names and units;
+    * ``FLAGS``: ``{name: default}`` of boolean switches (they select code, not values);
+    * ``DELTA_UNIT``: unit of the weights given with ``add_delta_input``;
+    * ``RECORDABLES``: NEST names of the recordables, in NEST's order.
+    """
+
+    NEST_NAME = "iaf"
+    PARAMETERS: Dict[str, Tuple[float, object]] = {}
+    FLAGS: Dict[str, bool] = {}
+    MAY_BE_INFINITE: Tuple[str, ...] = ()
+    DELTA_UNIT = u.pA
+    RECORDABLES: Tuple[str, ...] = ("V_m",)
+    N_PORTS = 2
+
+    def __init__(self, in_size, V_initializer=None, name: Optional[str] = None, **params):
+        super().__init__(in_size, name=name)
+        self.flags = {}
+        for flag, default in self.FLAGS.items():
+            self.flags[flag] = bool(params.pop(flag, default))
+        unknown = set(params) - set(self.PARAMETERS)
+        if unknown:
+            raise TypeError(f"{self.NEST_NAME} has no parameters {sorted(unknown)}; it has "
+                            f"{sorted(list(self.PARAMETERS) + list(self.FLAGS))}.")
+        given = {k: params.get(k, default) for k, (default, _) in self.PARAMETERS.items()}
+        self.params = self._per_neuron(given)
+        self._validate(self.params)
+        self.V_initializer = V_initializer
+
+    # ------------------------------------------------------------------ validation
+    @classmethod
+    def _fail(cls, param: str, message: str, values) -> None:
+        raise ValueError(f"{cls.NEST_NAME}: {param}: {message} "
+                         f"(got {np.asarray(values).ravel()[:5].tolist()!r})")
+
+    @classmethod
+    def _require(cls, bad, param: str, message: str, values) -> None:
+        bad = np.asarray(bad)
+        if np.any(bad):
+            cls._fail(param, message, np.broadcast_to(values, bad.shape)[bad])
+
+    @classmethod
+    def _check(cls, p: Dict[str, np.ndarray]) -> None:
+        """NEST's parameter checks (raise ``ValueError`` via ``_require``)."""
+
+    @classmethod
+    def _validate(cls, p: Dict[str, np.ndarray]) -> None:
+        for name, v in p.items():
+            ok = np.isfinite(v) | (np.isinf(v) & (name in cls.MAY_BE_INFINITE))
+            cls._require(~ok, name, "must be a finite number.", v)
+        cls._check(p)
+
+    @classmethod
+    def validate_parameters(cls, kwargs: dict) -> None:
+        """Check keyword arguments (model names and units; scalars or per-neuron arrays).
+
+        Missing parameters take their defaults; flags are ignored here. Raises ``ValueError``
+        whose message names the parameter and carries NEST's sentence.
+        """
+        unknown = set(kwargs) - set(cls.PARAMETERS) - set(cls.FLAGS) - {"V_initializer"}
+        if unknown:
+            raise ValueError(f"{cls.NEST_NAME}: unknown parameters {sorted(unknown)}.")
+        p = {}
+        for k, (default, unit) in cls.PARAMETERS.items():
+            p[k] = np.atleast_1d(magnitude(kwargs.get(k, default), unit, k))
+        try:
+            shape = np.broadcast_shapes(*(v.shape for v in p.values()))
+        except ValueError:
+            raise ValueError(f"{cls.NEST_NAME}: parameters have incompatible shapes "
+                             f"{ {k: v.shape for k, v in p.items()} }.") from None
+        cls._validate({k: np.broadcast_to(v, shape) for k, v in p.items()})
+
+    def _per_neuron(self, given: dict) -> Dict[str, np.ndarray]:
+        n = int(np.prod(self.varshape))
+        out = {}
+        for name, (_, unit) in self.PARAMETERS.items():
+            v = magnitude(given[name], unit, name)
+            try:
+                out[name] = np.broadcast_to(v, self.varshape).reshape(n).astype(np.float64)
+            except ValueError:
+                raise ValueError(f"{self.NEST_NAME}: {name}: expected a scalar or an array of "
+                                 f"shape {self.varshape}, got shape {v.shape}.") from None
+        return out
+
+    # ------------------------------------------------------------------ parameters
+    def set_parameters(self, **values):
+        """Change parameters (constructor keywords and units) between runs; the state is kept
+        and the step constants are recomputed."""
+        flags = dict(self.flags)
+        for flag in self.FLAGS:
+            if flag in values:
+                flags[flag] = bool(values.pop(flag))
+        unknown = set(values) - set(self.PARAMETERS)
+        if unknown:
+            raise TypeError(f"{self.NEST_NAME} has no parameters {sorted(unknown)}.")
+        params = self._per_neuron({**self.params, **values})
+        self._validate(params)
+        self.params, self.flags = params, flags
+        if hasattr(self, "consts"):
+            self.consts.value = device_constants(self.constants(self.dt), self._dtype())
+
+    def signature(self):
+        """What a compiled update depends on besides values: flags and constant shapes."""
+        shapes = jax.tree.map(lambda x: (x.shape, str(x.dtype)), self.consts.value)
+        return (self.NEST_NAME, tuple(sorted(self.flags.items())),
+                tuple(sorted(shapes.items())))
+
+    @property
+    def receptor_labels(self):
+        return [f"receptor_{k}" for k in range(self.N_PORTS)]
+
+    def constants(self, dt: float) -> Dict[str, np.ndarray]:
+        """Per-neuron step constants (NEST's ``pre_run_hook``), float64/int32 NumPy arrays."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ state
+    def _dtype(self):
+        return self.V_state.value.dtype
+
+    def _initial_V(self) -> np.ndarray:
+        """Initial membrane potential (absolute mV), default ``E_L`` as in NEST."""
+        shape = self.varshape
+        if self.V_initializer is None:
+            return self.params["E_L"].reshape(shape)
+        if callable(self.V_initializer):
+            v = self.V_initializer(shape)
+        else:
+            v = self.V_initializer
+        return np.broadcast_to(magnitude(v, u.mV, "V_initializer"), shape)
+
+    def init_state(self, batch_size=None, **kwargs):
+        if batch_size is not None:
+            raise NotImplementedError(f"{self.NEST_NAME} does not support batching.")
+        self.dt = dt_ms()
+        dtype = brainstate.environ.dftype()
+        consts = self.constants(self.dt)
+        self.consts = brainstate.LongTermState(device_constants(consts, dtype))
+        shape = self.varshape
+        self.V_state = brainstate.HiddenState(
+            jnp.asarray(self._V_to_internal(self._initial_V()), dtype))
+        self.I_stim = brainstate.HiddenState(jnp.zeros(shape, dtype))
+        self.refractory_step_count = brainstate.ShortTermState(jnp.zeros(shape, jnp.int32))
+        self._make_states(shape, dtype)
+
+    def reset_state(self, batch_size=None, **kwargs):
+        self.init_state(batch_size, **kwargs)
+
+    def _make_states(self, shape, dtype):
+        """The model's own states besides ``V_state``, ``I_stim`` and the refractory count."""
+
+    # NEST's psc models keep V relative to E_L, the cond models absolute.
+    V_RELATIVE = False
+
+    def _V_to_internal(self, v_abs):
+        v_abs = np.asarray(v_abs, np.float64)
+        if self.V_RELATIVE:
+            return v_abs - self.params["E_L"].reshape(self.varshape)
+        return v_abs
+
+    def _V_absolute(self):
+        if self.V_RELATIVE:
+            E_L = jnp.broadcast_to(self.consts.value["E_L"], self.varshape)
+            return self.V_state.value + E_L
+        return self.V_state.value
+
+    # ------------------------------------------------------------------ inputs
+    def _begin_update(self):
+        """Checks shared by every ``update``."""
+        if abs(dt_ms() - self.dt) > 1e-12 * self.dt:
+            raise ValueError(f"{self.NEST_NAME} was initialised with dt = {self.dt} ms but is "
+                             f"updated with dt = {dt_ms()} ms; call init_state() under the "
+                             "new dt.")
+        stray = self.unused_delta_labels(self.receptor_labels)
+        if stray:
+            raise ValueError(f"{self.NEST_NAME} has ports {self.receptor_labels}; delta inputs "
+                             f"were given to unknown labels {stray}.")
+
+    def _port_inputs(self, n: int):
+        """Weights delivered in this step per port, each (n,); unlabelled ones go to port 0."""
+        dtype = self._dtype()
+        out = []
+        for lab in self.receptor_labels:
+            w = self.delta_inputs_for(lab, "receptor_0", self.DELTA_UNIT)
+            out.append(jnp.broadcast_to(jnp.asarray(w, dtype).reshape(-1), (n,)))
+        return out
+
+    def _next_current(self, x, n: int):
+        """The current given to this step (pA): it acts on the next step (NEST's buffer)."""
+        x_now = magnitude(x, u.pA, "x") if isinstance(x, u.Quantity) else x
+        return jnp.broadcast_to(jnp.asarray(x_now + self.current_inputs(u.pA), self._dtype())
+                                .reshape(-1), (n,))
+
+    # ------------------------------------------------------------------ read-out
+    def _state_map(self) -> dict:
+        """NEST recordable name -> (State, index or None) for the non-V recordables."""
+        return {}
+
+    def recordable(self, name: str):
+        """A recordable by its NEST name (see ``RECORDABLES``), or ``I`` (buffered current)."""
+        if name == "V_m":
+            return self._V_absolute()
+        if name == "I":
+            return self.I_stim.value
+        states = self._state_map()
+        if name in states:
+            return self._read(*states[name])
+        raise KeyError(f"{self.NEST_NAME} has no recordable {name!r}; it has "
+                       f"{self.recordable_names()}.")
+
+    @staticmethod
+    def _read(state, index):
+        return state.value if index is None else state.value[index]
+
+    def recordable_names(self):
+        return list(self.RECORDABLES) + ["I"]
+
+    def set_state_value(self, name: str, value):
+        """Set a state by its NEST name (``V_m`` in absolute mV, conductances in nS, currents
+        in pA)."""
+        dtype = self._dtype()
+        value = np.broadcast_to(np.asarray(value, np.float64), self.varshape)
+        if name == "V_m":
+            self.V_state.value = jnp.asarray(self._V_to_internal(value), dtype)
+            return
+        states = self._state_map()
+        if name not in states:
+            raise KeyError(f"{self.NEST_NAME} can set the states "
+                           f"{['V_m'] + list(states)}, not {name!r}.")
+        state, index = states[name]
+        if index is None:
+            state.value = jnp.asarray(value, dtype)
+        else:
+            state.value = state.value.at[index].set(jnp.asarray(value, dtype))
+
+    def check_finite(self):
+        """Raise ``FloatingPointError`` if any membrane potential is NaN or infinite."""
+        V = np.asarray(self.V_state.value)
+        bad = ~np.isfinite(V)
+        if bad.any():
+            idx = np.flatnonzero(bad)
+            raise FloatingPointError(
+                f"{self.NEST_NAME} {self.name}: the membrane potential of {idx.size} neuron(s) "
+                f"(first indices {idx[:5].tolist()}) became non-finite; the integration "
+                "diverged (very large negative conductances or currents?).")
+
+
+class IAFCondBase(IAFBase):
+    """Conductance-based members: GSL RKF45 over each step (NEST's ``gsl_odeiv_evolve_apply``
+    loop, absolute tolerance 1e-3, relative 0, the sub-step carried across steps), the
+    membrane potential in absolute mV, weights in nS."""
+
+    DELTA_UNIT = u.nS
+    EPS_ABS = 1e-3  # NEST: gsl_odeiv_control_y_new(1e-3, 0.0)
+
+    def init_state(self, batch_size=None, **kwargs):
+        super().init_state(batch_size, **kwargs)
+        self.integration_step = brainstate.ShortTermState(
+            jnp.full(self.varshape, self.dt, self._dtype()))
+
+    def _integrate(self, rhs, y, params, n: int):
+        """One simulation step of RKF45 for the state tuple ``y`` of (n,) arrays.
+
+        ``rhs(y, params)``; ``params`` holds per-neuron rows (n,) or shared scalars, so the
+        integrator can iterate on the few neurons that need sub-steps alone. A neuron that
+        diverges (the adaptive loop stalls) gets ``V = NaN`` for ``check_finite``."""
+        y, H, stalled = rkf45.advance(rhs, y, self.integration_step.value.reshape(n), self.dt,
+                                      self.EPS_ABS, params=params,
+                                      compact_size=max(16, n // 16))
+        self.integration_step.value = H.reshape(self.varshape)
+        return (jnp.where(stalled, jnp.nan, y[0]),) + tuple(y[1:])
+
+    def _refractory_and_threshold(self, V, r, c):
+        """NEST: refractory -> count down and clamp ``V`` to ``V_reset``; otherwise a spike if
+        ``V >= V_th`` (then ``V <- V_reset`` and the count is set)."""
+        refractory = r > 0
+        spike = ~refractory & (V >= c["V_th"])
+        V = jnp.where(refractory | spike, c["V_reset"], V)
+        r = jnp.where(spike, c["ref_count"], r - refractory.astype(r.dtype))
+        return V, r, spike
