@@ -16,7 +16,8 @@ from .control import (end, get_current_time, get_max_delay, get_min_delay,  # no
                       get_time_step, initialize, num_processes, rank, reset, run, run_for,
                       run_until, setup)
 from .populations import Assembly, Population, PopulationView            # noqa: F401
-from .procedural_api import connect, create, record, record_gsyn, record_v  # noqa: F401
+from .procedural_api import (connect, create, record, record_gsyn,  # noqa: F401
+                             record_v, set)
 from .projections import Projection                                      # noqa: F401
 from .standardmodels.cells import GLIF_cond, native_cell_type            # noqa: F401
 from .standardmodels.cells_adaptive import *                             # noqa: F401,F403
@@ -25,6 +26,7 @@ from .standardmodels.composed import *                                   # noqa:
 from .standardmodels.electrodes import (ACSource, DCSource,                # noqa: F401
                                         NoisyCurrentSource, StepCurrentSource)
 from .standardmodels.sources import SpikeSourceArray, SpikeSourcePoisson  # noqa: F401
+from .standardmodels.sources_stochastic import *                        # noqa: F401,F403
 from .standardmodels.synapses import StaticSynapse                       # noqa: F401
 
 __version__ = "0.1.0"

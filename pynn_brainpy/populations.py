@@ -5,6 +5,8 @@ value per cell, exactly what ``get()`` reverse-translates), and turns them into 
 when the network is built. Parameter changes between runs are pushed into the existing model.
 """
 
+from copy import deepcopy
+
 import numpy as np
 from pyNN import common, errors
 from pyNN.parameters import LazyArray, ParameterSpace, simplify
@@ -105,10 +107,13 @@ class Population(common.Population):
         for cell in self.all_cells:
             cell.parent = self
         state.id_counter += self.size
+        ps = self.celltype.parameter_space
         if isinstance(self.celltype, StandardCellType):
-            ps = self.celltype.native_parameters
-        else:
-            ps = self.celltype.parameter_space
+            # translate with the population's shape: a computed translation may combine a
+            # per-cell array with a scalar (tau_m = array, cm = number)
+            ps = deepcopy(ps)             # as PyNN's translate(copy=True) does
+            ps.shape = (self.size,)
+            ps = self.celltype.translate(ps, copy=False)
         ps.shape = (self.size,)
         ps.evaluate(simplify=False)
         self._parameters = ps.as_dict()
@@ -155,6 +160,19 @@ class Population(common.Population):
             self._parameters.update(previous)
             raise
         self._values_dirty = True
+        self._follow_port_count()
+
+    def _follow_port_count(self):
+        """A cell type with a variable number of synaptic ports (GLIF_cond) takes the count
+        from its ``tau_syn``: after ``set(tau_syn=...)`` with another length, this population
+        gets its own copy of the cell type with the new receptor types."""
+        if not hasattr(self.celltype, "n_ports") or "tau_syn" not in self._parameters:
+            return
+        first = self._parameters["tau_syn"][0]
+        n_ports = np.size(getattr(first, "value", first))
+        if n_ports != self.celltype.n_ports:
+            self.celltype = deepcopy(self.celltype)
+            self.celltype.parameter_space.update(tau_syn=first)
 
     def _check_values(self):
         """Validate the stored values with the model's checks (PyNN error types)."""

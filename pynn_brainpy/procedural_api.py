@@ -8,11 +8,12 @@ from .populations import Population
 from .projections import Projection
 from .standardmodels.synapses import StaticSynapse
 
-__all__ = ["create", "connect", "record", "record_v", "record_gsyn"]
+__all__ = ["create", "connect", "set", "record", "record_v", "record_gsyn"]
 
 create = common.build_create(Population)
 connect = common.build_connect(Projection, FixedProbabilityConnector, StaticSynapse)
 record = common.build_record(simulator)
+set = common.set     # PyNN's procedural set(cells, **parameters), as pyNN.nest has it
 
 
 def record_v(source, filename):

@@ -185,7 +185,7 @@ class Projection(common.Projection):
         if make is None:
             return None
         values = {name: v[sel] for name, v in self._values.items()
-                  if name not in ("weight", "delay")}
+                  if name != "weight"}          # delays: STDP needs them
         return make(values, weight_scale)
 
     @property
@@ -196,6 +196,7 @@ class Projection(common.Projection):
         """Plastic weights live in the engine: read them back before ``get``."""
         network = simulator.state.network
         if not self._plastic or network is None or simulator.state.structure_dirty or \
+                self._values_dirty or \
                 not hasattr(self, "_blocks"):
             return
         for index, sel, scale in self._blocks:

@@ -197,8 +197,8 @@ def advance(rhs: Callable, y, H, h, eps_abs=1e-3, max_trials=10_000, params=None
         Per-neuron inputs of ``rhs``: leaves of shape (N,) (or scalars, shared). Given them,
         the adaptive loop can run on the few neurons that need it (below).
     compact_size : int, optional
-        With ``params``: when at most this many neurons still need sub-steps after the first
-        trial, they are gathered into a buffer of this size and only they iterate.
+        With ``params``: the neurons that still need sub-steps after the first trial are
+        gathered, up to this many at a time, and only they iterate.
 
     Returns
     -------
@@ -241,8 +241,9 @@ def advance(rhs: Callable, y, H, h, eps_abs=1e-3, max_trials=10_000, params=None
     def rest(s):
         if params is None or compact_size is None or compact_size >= n:
             return loop(f, s)
-        return lax.cond(jnp.sum(running(s)) <= compact_size, compact_loop,
-                        lambda s: loop(f, s), s)
+        # Batches of up to compact_size neurons, each integrated to the end of the step: the
+        # loop body is traced once, and the work follows the neurons that need it.
+        return lax.while_loop(lambda s: jnp.any(running(s)), compact_loop, s)
 
     def fast(_):
         return y1, 5.0 * h_try, jnp.zeros(H.shape, bool)

@@ -214,7 +214,8 @@ class _GLIFCondBase(StandardCellType):
 
     def __init__(self, **parameters):
         super().__init__(**parameters)
-        self.translate(self.parameter_space)   # validates homogeneous parameters now
+        if self.parameter_space.is_homogeneous:   # per-cell values are checked per population
+            self.translate(self.parameter_space)
 
     # ---------------------------------------------------------------- ports
     @property
