@@ -27,7 +27,7 @@ from .standardmodels.electrodes import (ACSource, DCSource,                # noq
                                         NoisyCurrentSource, StepCurrentSource)
 from .standardmodels.sources import SpikeSourceArray, SpikeSourcePoisson  # noqa: F401
 from .standardmodels.sources_stochastic import *                        # noqa: F401,F403
-from .standardmodels.synapses import StaticSynapse                       # noqa: F401
+from .standardmodels.synapses import *                                   # noqa: F401,F403
 
 __version__ = "0.1.0"
 

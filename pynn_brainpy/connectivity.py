@@ -802,7 +802,9 @@ def evaluate_on_pairs(parameter_space, projection, pre_idx, post_idx):
         try:
             _check_lazy(lazy)
             out[name] = _evaluate_lazy(lazy, projection, pre_idx, post_idx, cache)
-        except _Unsupported:
+        except (_Unsupported, TypeError):
+            # e.g. a distance function that PyNN has already applied to its (i, j) distance
+            # generator (Projection.set does that): PyNN evaluates the matrix
             full = np.asarray(lazy.evaluate(simplify=False), dtype=float)
             out[name] = np.broadcast_to(full, (projection.pre.size, projection.post.size))[
                 pre_idx, post_idx].copy()

@@ -41,6 +41,17 @@ class Connection(common.Connection):
             return float(values[name][self.__dict__["_index"]])
         raise AttributeError(name)
 
+    def __setattr__(self, name, value):
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+            return
+        projection = self._projection
+        if name not in projection._values:
+            raise AttributeError(f"{projection.synapse_type.__class__.__name__} connections "
+                                 f"have no attribute {name!r}")
+        projection._set_connection_values(name, np.array([self._index]),
+                                          np.array([value], float))
+
     def as_tuple(self, *attribute_names):
         return tuple(getattr(self, name) for name in attribute_names)
 
@@ -255,6 +266,16 @@ class Projection(common.Projection):
     def _set_attributes(self, parameter_space):
         self._sync_from_engine()
         values = evaluate_on_pairs(parameter_space, self, self._pre, self._post)
+        self._update_values(values)
+
+    def _set_connection_values(self, name, index, values):
+        """``connection.<name> = value`` for the connections ``index``."""
+        self._sync_from_engine()
+        column = self._values[name].copy()
+        column[index] = values
+        self._update_values({name: column})
+
+    def _update_values(self, values):
         values = {name: np.asarray(v, float) for name, v in values.items()}
         unknown = set(values) - set(self._values)
         if unknown:
