@@ -13,7 +13,10 @@ import jax.numpy as jnp
 import numpy as np
 import saiunit as u
 
-__all__ = ["magnitude", "host_exp", "InputDynamics", "dt_ms"]
+from ..engine.timing import ms_to_steps_ceil
+
+__all__ = ["magnitude", "host_exp", "host_expm1", "refractory_counts", "device_constants",
+           "InputDynamics", "dt_ms"]
 
 
 def magnitude(value, unit=None, name: str = "value") -> np.ndarray:
@@ -45,6 +48,39 @@ def host_exp(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     uniq, inverse = np.unique(x, return_inverse=True)
     return np.array([math.exp(v) for v in uniq], dtype=np.float64)[inverse].reshape(x.shape)
+
+
+def host_expm1(x: np.ndarray) -> np.ndarray:
+    """``expm1`` from the C library (as NEST's ``numerics::expm1``), once per distinct value."""
+    x = np.asarray(x, np.float64)
+    uniq, inverse = np.unique(x, return_inverse=True)
+    return np.array([math.expm1(v) for v in uniq], np.float64)[inverse].reshape(x.shape)
+
+
+def refractory_counts(t_ref: np.ndarray, dt: float) -> np.ndarray:
+    """NEST's ``Time(Time::ms(t_ref)).get_steps()`` per neuron: rounded to tics, then up to
+    whole steps; evaluated once per distinct value."""
+    t_ref = np.asarray(t_ref, float)
+    uniq, inverse = np.unique(t_ref, return_inverse=True)
+    counts = np.array([ms_to_steps_ceil(float(t), dt) for t in uniq], np.int32)
+    return counts[inverse].reshape(t_ref.shape)
+
+
+def device_constants(consts: dict, dtype) -> dict:
+    """Host constants as jit arguments (values, not compiled-in constants): 0-d when every
+    neuron has the same value, (N,) otherwise; integer arrays stay int32; per-neuron vectors
+    (N, k) become component-major (k, N) so that ``c[j]`` is a row (or (k,) when
+    homogeneous)."""
+    out = {}
+    for key, v in consts.items():
+        v = np.asarray(v)
+        kind = jnp.int32 if v.dtype.kind in "iu" else dtype
+        same = bool(np.all(v == v[0:1])) if v.size else True
+        if v.ndim == 1:
+            out[key] = jnp.asarray(v[0] if same and v.size else v, kind)
+        else:
+            out[key] = jnp.asarray(v[0] if same and v.shape[0] else v.T, kind)
+    return out
 
 
 def dt_ms() -> float:

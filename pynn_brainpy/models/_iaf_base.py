@@ -9,7 +9,6 @@ the input protocol, state setting and read-out. A model supplies ``PARAMETERS``,
 ``_check(p)``, ``constants(dt)``, ``_make_states(...)`` and ``update``.
 """
 
-import math
 from typing import Dict, Optional, Tuple
 
 import brainstate
@@ -19,34 +18,9 @@ import numpy as np
 import saiunit as u
 
 from ..engine import rkf45
-from ..engine.timing import ms_to_steps_ceil
-from ._base import InputDynamics, dt_ms, magnitude
+from ._base import InputDynamics, device_constants, dt_ms, magnitude
 
-__all__ = ["IAFBase", "IAFCondBase", "refractory_counts", "device_constants", "host_expm1"]
-
-
-def host_expm1(x: np.ndarray) -> np.ndarray:
-    """``expm1`` from the C library (as NEST's ``numerics::expm1``), once per distinct value."""
-    x = np.asarray(x, np.float64)
-    uniq, inverse = np.unique(x, return_inverse=True)
-    return np.array([math.expm1(v) for v in uniq], np.float64)[inverse].reshape(x.shape)
-
-
-def refractory_counts(t_ref: np.ndarray, dt: float) -> np.ndarray:
-    """NEST's ``Time(Time::ms(t_ref)).get_steps()``: tic-rounded, then up to whole steps."""
-    uniq, inverse = np.unique(t_ref, return_inverse=True)
-    counts = np.array([ms_to_steps_ceil(float(t), dt) for t in uniq], np.int32)
-    return counts[inverse].reshape(t_ref.shape)
-
-
-def device_constants(consts: Dict[str, np.ndarray], dtype) -> dict:
-    """Host constants as jit arguments: 0-d when every neuron has the same value, else (N,)."""
-    out = {}
-    for key, v in consts.items():
-        kind = jnp.int32 if v.dtype.kind in "iu" else dtype
-        same = bool(np.all(v == v[0:1])) if v.size else True
-        out[key] = jnp.asarray(v[0] if same else v, kind)
-    return out
+__all__ = ["IAFBase", "IAFCondBase"]
 
 
 class IAFBase(InputDynamics):

@@ -68,37 +68,13 @@ import saiunit as u
 from jax import lax
 
 from ..engine import rkf45
-from ..engine.timing import ms_to_steps_ceil
-from ._base import InputDynamics, dt_ms, magnitude
+from ._base import InputDynamics, device_constants, dt_ms, magnitude, refractory_counts
 
 __all__ = ["aeif_cond_alpha", "aeif_cond_exp", "ScalarModel", "evolve_with_events",
-           "ratio_yp", "refractory_counts"]
+           "ratio_yp"]
 
 
 # ====================================================================== shared plumbing
-def refractory_counts(t_ref: np.ndarray, dt: float) -> np.ndarray:
-    """NEST's ``Time(Time::ms(t_ref)).get_steps()`` per neuron (tic rounding, then up)."""
-    t_ref = np.asarray(t_ref, float)
-    uniq, inverse = np.unique(t_ref, return_inverse=True)
-    counts = np.array([ms_to_steps_ceil(float(t), dt) for t in uniq], np.int32)
-    return counts[inverse].reshape(t_ref.shape)
-
-
-def _device(consts: Dict[str, np.ndarray], dtype) -> dict:
-    """Constants as jit arguments: 0-d when homogeneous, per neuron otherwise. Integer arrays
-    keep int32; vectors (N, k) become component-major (k, N) (or (k,) when homogeneous)."""
-    out = {}
-    for key, v in consts.items():
-        v = np.asarray(v)
-        dt = jnp.int32 if v.dtype.kind in "iu" else dtype
-        same = bool(np.all(v == v[0:1])) if v.size else True
-        if v.ndim == 1:
-            out[key] = jnp.asarray(v[0] if same and v.size else v, dt)
-        else:
-            out[key] = jnp.asarray(v[0] if same and v.shape[0] else v.T, dt)
-    return out
-
-
 class ScalarModel(InputDynamics):
     """A point neuron with scalar parameters (one float per neuron), two input ports
     (``receptor_0``, ``receptor_1``) and an external current ``I_stim``.
@@ -199,7 +175,7 @@ class ScalarModel(InputDynamics):
         self.validate_parameters(params)
         self.params = params
         if hasattr(self, "consts"):
-            self.consts.value = _device(self.constants(self.params, self.dt),
+            self.consts.value = device_constants(self.constants(self.params, self.dt),
                                         self.consts_dtype)
 
     def signature(self):
@@ -220,7 +196,7 @@ class ScalarModel(InputDynamics):
         self.dt = dt_ms()
         self.consts_dtype = brainstate.environ.dftype()
         consts = self.constants(self.params, self.dt)
-        self.consts = brainstate.LongTermState(_device(consts, self.consts_dtype))
+        self.consts = brainstate.LongTermState(device_constants(consts, self.consts_dtype))
         self.state = {k: brainstate.HiddenState(v) for k, v in
                       self._make_state(consts, self.varshape, self.consts_dtype).items()}
         self.I_stim = brainstate.HiddenState(jnp.zeros(self.varshape, self.consts_dtype))

@@ -54,7 +54,8 @@ import saiunit as u
 
 from ..engine import rkf45
 from ._base import host_exp
-from .aeif_cond import ScalarModel, refractory_counts
+from ._base import refractory_counts
+from .aeif_cond import ScalarModel
 
 __all__ = ["gif_cond_exp"]
 

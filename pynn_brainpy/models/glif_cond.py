@@ -65,8 +65,8 @@ import numpy as np
 import saiunit as u
 
 from ..engine import rkf45
-from ..engine.timing import ms_to_steps_ceil
-from ._base import InputDynamics, dt_ms, host_exp, magnitude
+from ._base import (InputDynamics, device_constants, dt_ms, host_exp, magnitude,
+                    refractory_counts)
 
 __all__ = ["glif_cond", "GLIF_VARIANTS", "validate_parameters"]
 
@@ -175,27 +175,6 @@ def _compact_size(n: int) -> int:
     return max(16, n // 16)
 
 
-def _refractory_counts(t_ref: np.ndarray, dt: float) -> np.ndarray:
-    """NEST's refractory step counts, evaluated once per distinct t_ref."""
-    uniq, inverse = np.unique(t_ref, return_inverse=True)
-    counts = np.array([ms_to_steps_ceil(float(t), dt) for t in uniq], np.int32)
-    return counts[inverse].reshape(t_ref.shape)
-
-
-def _device_constants(consts: dict, dtype) -> dict:
-    """Constants as jit arguments: 0-d (or one per port) when the population is homogeneous,
-    per neuron otherwise; vectors become port-major ``(n, N)`` so that ``c[k]`` is a row."""
-    out = {}
-    for key, v in consts.items():
-        dt = jnp.int32 if key == "ref_count" else dtype
-        same = bool(np.all(v == v[0:1])) if v.size else True
-        if v.ndim == 1:
-            out[key] = jnp.asarray(v[0] if same else v, dt)
-        else:
-            out[key] = jnp.asarray(v[0] if same else v.T, dt)
-    return out
-
-
 class _AbsoluteV:
     """``model.V``: the membrane potential in absolute mV over the relative internal state."""
 
@@ -299,7 +278,7 @@ class glif_cond(InputDynamics):
         validate_parameters(params, flags)
         self.params, self.flags = params, flags
         if hasattr(self, "consts"):
-            self.consts.value = _device_constants(self.constants(self.dt),
+            self.consts.value = device_constants(self.constants(self.dt),
                                                   self.V_rel.value.dtype)
 
     def signature(self):
@@ -359,7 +338,7 @@ class glif_cond(InputDynamics):
             "tau_syn": p["tau_syn"], "E_rev": p["E_rev"],
             "kappa": np.e / p["tau_syn"],
             "asc_amps": p["asc_amps"],
-            "ref_count": _refractory_counts(p["t_ref"], h),
+            "ref_count": refractory_counts(p["t_ref"], h),
         }
         R, ASC, A = self.flags
         c["d_s"] = host_exp(-p["th_spike_decay"] * h) if R else one
@@ -391,7 +370,7 @@ class glif_cond(InputDynamics):
         dtype = brainstate.environ.dftype()
         shape = self.varshape
         consts = self.constants(self.dt)
-        self.consts = brainstate.LongTermState(_device_constants(consts, dtype))
+        self.consts = brainstate.LongTermState(device_constants(consts, dtype))
         nr, na = self.n_receptors, self.n_asc
         zeros = lambda *lead: jnp.zeros(lead + shape, dtype)
         if self.V_initializer is None:

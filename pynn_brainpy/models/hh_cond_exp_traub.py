@@ -42,7 +42,8 @@ import numpy as np
 import saiunit as u
 
 from ..engine import rkf45
-from .aeif_cond import ScalarModel, refractory_counts
+from ._base import refractory_counts
+from .aeif_cond import ScalarModel
 
 __all__ = ["hh_cond_exp_traub", "equilibrium_gates"]
 

@@ -33,7 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 import saiunit as u
 
-from ._iaf_base import IAFCondBase, refractory_counts
+from ._base import refractory_counts
+from ._iaf_base import IAFCondBase
 
 __all__ = ["iaf_cond_exp", "COND_PARAMETERS", "check_cond_parameters"]
 

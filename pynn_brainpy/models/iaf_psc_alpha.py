@@ -41,7 +41,8 @@ import numpy as np
 import saiunit as u
 
 from ._base import host_exp
-from ._iaf_base import IAFBase, host_expm1, refractory_counts
+from ._base import host_expm1, refractory_counts
+from ._iaf_base import IAFBase
 from .iaf_propagator import propagator_alpha
 
 __all__ = ["iaf_psc_alpha"]

@@ -33,7 +33,8 @@ import numpy as np
 import saiunit as u
 
 from ._base import host_exp
-from ._iaf_base import IAFBase, refractory_counts
+from ._base import refractory_counts
+from ._iaf_base import IAFBase
 
 __all__ = ["iaf_psc_delta"]
 

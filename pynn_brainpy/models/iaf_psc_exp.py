@@ -39,7 +39,8 @@ import numpy as np
 import saiunit as u
 
 from ._base import host_exp
-from ._iaf_base import IAFBase, refractory_counts
+from ._base import refractory_counts
+from ._iaf_base import IAFBase
 from .iaf_propagator import propagator_exp
 
 __all__ = ["iaf_psc_exp"]

@@ -78,7 +78,8 @@ import jax.numpy as jnp
 import numpy as np
 import saiunit as u
 
-from .aeif_cond import ScalarModel, evolve_with_events, ratio_yp, refractory_counts
+from ._base import refractory_counts
+from .aeif_cond import ScalarModel, evolve_with_events, ratio_yp
 from ._base import host_exp
 from .iaf_propagator import propagator_exp
 
