@@ -19,6 +19,7 @@ from .populations import Assembly, Population, PopulationView            # noqa:
 from .procedural_api import (connect, create, record, record_gsyn,  # noqa: F401
                              record_v, set)
 from .projections import Projection                                      # noqa: F401
+from .random import NativeRNG                                            # noqa: F401
 from .standardmodels.cells import GLIF_cond, native_cell_type            # noqa: F401
 from .standardmodels.cells_adaptive import *                             # noqa: F401,F403
 from .standardmodels.cells_iaf import *                                  # noqa: F401,F403

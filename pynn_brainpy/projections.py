@@ -7,9 +7,11 @@ translated names and PyNN units; delays are stored rounded to the time grid, as 
 them. Weights reach the engine scaled to the target model's unit (``weight_scale``).
 """
 
+from copy import deepcopy
+
 import numpy as np
 from pyNN import common, errors
-from pyNN.parameters import ParameterSpace
+from pyNN.parameters import LazyArray, ParameterSpace
 from pyNN.space import Space
 from pyNN.standardmodels import StandardSynapseType
 
@@ -90,6 +92,7 @@ class Projection(common.Projection):
         else:
             connector.connect(self)
         self._finish()
+        self._initial_state = {}
         self._values_dirty = False
         simulator.state.projections.append(self)
 
@@ -182,22 +185,28 @@ class Projection(common.Projection):
                 if sel.size == 0:
                     continue
                 population = simulator.state.populations[b]
+                context = dict(post_population=population, post_index=post_idx[sel],
+                               receptor_type=self.receptor_type)
                 self._blocks.append((first_index + len(out), sel,
-                                     population.celltype.weight_scale))
+                                     population.celltype.weight_scale, context))
                 out.append(engine.Synapses(
                     int(a), int(b), self._ports[int(b)], pre_idx[sel], post_idx[sel],
                     self._values["weight"][sel] * population.celltype.weight_scale,
-                    steps[sel], self._dynamics(sel, population.celltype.weight_scale)))
+                    steps[sel], self._dynamics(sel, population.celltype.weight_scale,
+                                               context)))
         return out
 
-    def _dynamics(self, sel, weight_scale):
-        """The engine dynamics of plastic/stochastic synapse types (None if static)."""
+    def _dynamics(self, sel, weight_scale, context):
+        """The engine dynamics of plastic/stochastic synapse types (None if static);
+        ``context`` tells them the target cells (e.g. for NEST's tau_psc)."""
         make = getattr(self.synapse_type, "engine_dynamics", None)
         if make is None:
             return None
         values = {name: v[sel] for name, v in self._values.items()
                   if name != "weight"}          # delays: STDP needs them
-        return make(values, weight_scale)
+        dynamics = make(values, weight_scale, **context)
+        dynamics.initial_values = {name: v[sel] for name, v in self._initial_state.items()}
+        return dynamics
 
     @property
     def _plastic(self):
@@ -210,7 +219,7 @@ class Projection(common.Projection):
                 self._values_dirty or \
                 not hasattr(self, "_blocks"):
             return
-        for index, sel, scale in self._blocks:
+        for index, sel, scale, _ in self._blocks:
             self._values["weight"][sel] = network.synapse_state(index)["weight"] / scale
 
     def _push_values(self):
@@ -218,10 +227,11 @@ class Projection(common.Projection):
         if not self._values_dirty:
             return
         network = simulator.state.network
-        for index, sel, scale in self._blocks:
+        for index, sel, scale, context in self._blocks:
             network.set_weights(index, self._values["weight"][sel] * scale)
             if self._plastic:
-                network.synapses[index].dynamics.params = self._dynamics(sel, scale).params
+                network.synapses[index].dynamics.params = self._dynamics(
+                    sel, scale, context).params
         self._values_dirty = False
 
     # ------------------------------------------------------------------ PyNN API
@@ -290,6 +300,33 @@ class Projection(common.Projection):
         self._values.update(values)
         self._values_dirty = True
 
+    def initialize(self, **initial_values):
+        """Initial values of synapse state variables (see ``_set_initial_value_array``).
+        PyNN 0.13's version shapes them with the method ``Projection.size``; here they get
+        one value per connection."""
+        for variable, value in initial_values.items():
+            lazy = LazyArray(value, shape=(len(self),), dtype=float)
+            self._set_initial_value_array(variable, lazy)
+            self.initial_values[variable] = lazy
+
     def _set_initial_value_array(self, variable, initial_value):
-        raise errors.NonExistentParameterError(
-            variable, self.synapse_type.__class__.__name__, [])
+        """``Projection.initialize``: initial values of a synapse type's state variables
+        (``synapse_type.state_variables``), one per connection, applied at every reset."""
+        names = getattr(self.synapse_type, "state_variables", ())
+        if variable not in names:
+            raise errors.NonExistentParameterError(
+                variable, self.synapse_type.__class__.__name__, list(names))
+        # a LazyArray of a LazyArray (e.g. a cell type's parameter): shape the inner one
+        base = initial_value.base_value
+        if isinstance(base, LazyArray):
+            base = deepcopy(base)
+            base.shape = (len(self),)
+            values = base.evaluate(simplify=False)
+        else:
+            values = LazyArray(base, shape=(len(self),), dtype=float).evaluate(simplify=False)
+        values = np.broadcast_to(np.asarray(values, float), (len(self),)).copy()
+        if not np.all(np.isfinite(values)):
+            raise errors.InvalidParameterValueError(
+                f"Projection {self.label!r}: initial {variable} must be finite.")
+        self._initial_state[variable] = values
+        simulator.state.mark_structure_changed()

@@ -98,7 +98,8 @@ class Synapses:
     * ``dynamics.params``: dict of per-connection (or scalar) arrays, arguments of the
       compiled step (may change between runs without recompiling);
     * ``dynamics.initial_state(weight, n_pre, n_post)``: a dict of arrays with the
-      connections' (and, if needed, the neurons') state, including ``"weight"``;
+      connections' (and, if needed, the neurons') state, including ``"weight"``; an optional
+      ``dynamics.initial_values`` dict replaces some of them (per connection);
     * ``dynamics.step(state, params, pre, post, pre_idx, post_idx, t, key) ->
       (state, transmitted)``: ``pre`` (n_pre,) and ``post`` (n_post,) are the spike counts
       of step ``m`` (spike time ``t = (m+1)·dt``), ``key`` a PRNG key of this step and
@@ -283,6 +284,11 @@ class Network:
         state = syn.dynamics.initial_state(np.asarray(self._weights[index], np.float64),
                                            self.groups[syn.pre].size,
                                            self.groups[syn.post].size)
+        for name, values in getattr(syn.dynamics, "initial_values", {}).items():
+            if name not in state:
+                raise KeyError(f"synapse dynamics {type(syn.dynamics).__name__} have no "
+                               f"state {name!r}; they have {sorted(state)}.")
+            state[name] = np.asarray(values, np.asarray(state[name]).dtype)
         return {k: jnp.asarray(v, jnp.int32 if np.asarray(v).dtype.kind in "iu" else
                                (bool if np.asarray(v).dtype == bool else self.dtype))
                 for k, v in state.items()}

@@ -130,6 +130,8 @@ class TsodyksMarkramSynapse(_Checked, synapses.TsodyksMarkramSynapse):
         ("weight", "weight"), ("delay", "delay"), ("U", "U"), ("tau_rec", "tau_rec"),
         ("tau_facil", "tau_facil"))
     checks = {"U": _PROBABILITY, "tau_rec": _POSITIVE, "tau_facil": _NON_NEGATIVE}
+    #: states that ``Projection.initialize`` may set (NEST's tsodyks_synapse: x, y, u)
+    state_variables = ("u", "x", "y")
 
     def __init__(self, **parameters):
         super().__init__(**parameters)
@@ -181,6 +183,8 @@ class MultiQuantalSynapse(_Checked, synapses.MultiQuantalSynapse):
 
     pynn_brainpy: NEST's ``quantal_stp_synapse`` (as pyNN.nest), ``u`` starting at ``U``.
     """
+    #: states that ``Projection.initialize`` may set: available sites, release probability
+    state_variables = ("a", "u")
     translations = build_translations(
         ("weight", "weight"), ("delay", "delay"), ("U", "U"), ("n", "n"),
         ("tau_rec", "tau_rec"), ("tau_facil", "tau_facil"))

@@ -214,3 +214,20 @@ def test_vogels2011_weights_grow_with_coincident_spikes():
     sim.run(t_stop)
     w = prj.get("weight", format="array")
     assert np.all((w >= 0) & (w <= 0.5)) and not np.allclose(w, 0.1)
+
+
+def test_projection_initialize_sets_synapse_state():
+    """``Projection.initialize(a=0)``: no release site is available at the first spike, so
+    nothing is transmitted until sites recover; an unknown state is refused."""
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[5.0]))
+    cells = sim.Population(2, sim.IF_cond_exp())
+    syn = sim.MultiQuantalSynapse(U=1.0, n=3, tau_rec=1e6, weight=0.01, delay=1.0)
+    prj = sim.Projection(src, cells, sim.AllToAllConnector(), syn, receptor_type="inhibitory")
+    prj.initialize(a=[0.0, 3.0])
+    with pytest.raises(errors.NonExistentParameterError):
+        prj.initialize(w_run=1.0)
+    cells.record("gsyn_inh")
+    sim.run(20.0)
+    g = np.asarray(cells.get_data().segments[0].filter(name="gsyn_inh")[0])
+    assert g[:, 0].max() == 0.0                        # depleted: nothing released
+    assert g[:, 1].max() == pytest.approx(0.03, rel=0.05)   # U = 1: all three sites release
