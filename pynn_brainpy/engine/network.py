@@ -23,8 +23,8 @@ and a value at ``t = 0`` is loaded into the model before the first step.
 Values that may change between runs (weights, Poisson rates, model constants held in
 ``LongTermState`` s, currents, source spikes) are arguments of the compiled chunk function, so
 changing them does not recompile. A chunk has a fixed length (a power of two up to
-``max_chunk``); steps past the end of a run are skipped with ``lax.cond``, so runs of any
-length reuse the same compiled function.
+``max_chunk``) and a dynamic number of steps (a while loop), so runs of any length up to it
+reuse the same compiled function.
 """
 
 from dataclasses import dataclass
@@ -340,6 +340,8 @@ class Network:
         # column indices (one per connection) are arguments, not constants: millions of
         # constants in the program make XLA's compilation slow.
         structure = [(args["indices"][bi], b.indptr) for bi, b in enumerate(blocks)]
+        # probes of every cell of a group in order need no gather
+        whole = [np.array_equal(p.indices, np.arange(groups[p.group].size)) for p in probes]
         synapses, plastic = self.synapses, self._plastic
         plastic_structure = args["plastic_structure"]
         synapse_key = jax.random.fold_in(base_key, 1 << 20)
@@ -407,27 +409,40 @@ class Network:
             ring, plastic_states = send_plastic(ring, carry["plastic"], spikes, m)
             carry = {"ring": ring, "generators": gen_states, "plastic": plastic_states}
             rec = []
-            for p in probes:
+            for p, every in zip(probes, whole):
                 if p.variable == "spikes":
-                    rec.append(spikes[p.group][p.indices] > 0)
+                    value = spikes[p.group]
                 else:
                     value = groups[p.group].model.recordable(p.variable).reshape(-1)
-                    rec.append(value[p.indices].astype(dtype))
+                value = value if every else value[p.indices]
+                rec.append(value > 0 if p.variable == "spikes" else value.astype(dtype))
             return carry, rec
 
-        def idle_step(carry, x):
-            rec = [jnp.zeros(len(p.indices), bool if p.variable == "spikes" else dtype)
-                   for p in probes]
-            return carry, rec
-
-        def step(carry, x):
-            return brainstate.transform.cond(x["active"], active_step, idle_step, carry, x)
-        return step
+        return active_step
 
     def _compile(self):
+        probes, dtype = self.probes, self.dtype
+
         @brainstate.transform.jit
-        def run_chunk(carry, args, xs):
-            return brainstate.transform.scan(self._step_fn(args), carry, xs)
+        def run_chunk(carry, args, xs, n):
+            """``n`` (<= the chunk length) steps of ``xs``; a while loop with a dynamic trip
+            count writes each step's records into preallocated buffers, so a short last
+            chunk costs only its own steps and reuses the same compiled function."""
+            step = self._step_fn(args)
+            length = xs["step"].shape[0]
+            buffers = [jnp.zeros((length, len(p.indices)),
+                                 bool if p.variable == "spikes" else dtype) for p in probes]
+
+            def body(loop):
+                i, carry, buffers = loop
+                x = jax.tree.map(lambda a: a[i], xs)
+                carry, rec = step(carry, x)
+                buffers = [b.at[i].set(r) for b, r in zip(buffers, rec)]
+                return i + 1, carry, buffers
+
+            _, carry, buffers = brainstate.transform.while_loop(
+                lambda loop: loop[0] < n, body, (jnp.asarray(0, jnp.int32), carry, buffers))
+            return carry, buffers
         return run_chunk
 
     def _source_spikes(self, gi, m0, n, length):
@@ -483,9 +498,7 @@ class Network:
                 self._compiled[(key, length)] = self._compile()
             m0 = self.step
             steps = np.arange(m0, m0 + length)
-            xs = {"step": jnp.asarray(steps, jnp.int32),
-                  "active": jnp.asarray(np.arange(length) < n),
-                  "current": {}, "source": {}}
+            xs = {"step": jnp.asarray(steps, jnp.int32), "current": {}, "source": {}}
             for gi, g in enumerate(self.groups):
                 if isinstance(g, NeuronGroup):
                     cur = self._currents_for(gi, (steps + 1) * self.dt)
@@ -494,7 +507,8 @@ class Network:
                 elif isinstance(g, SpikeArrayGroup):
                     xs["source"][gi] = jnp.asarray(self._source_spikes(gi, m0, n, length),
                                                    self.dtype)
-            self._carry, rec = self._compiled[(key, length)](self._carry, args, xs)
+            self._carry, rec = self._compiled[(key, length)](self._carry, args, xs,
+                                                             jnp.asarray(n, jnp.int32))
             self.step += n
             done += n
             if on_chunk is not None:

@@ -127,9 +127,10 @@ def control(err, h_try, eps_abs):
     rmax = _max_ratio(err, eps_abs)
     dec = rmax > 1.1
     inc = rmax < 0.5
-    r_dec = jnp.maximum(0.9 / jnp.power(rmax, 1.0 / _ORDER), 0.2)
-    r_inc = jnp.minimum(0.9 / jnp.power(rmax, 1.0 / (_ORDER + 1.0)), 5.0)
-    r_inc = jnp.maximum(r_inc, 1.0)
+    # one pow per neuron: GSL's exponent is 1/ord when shrinking and 1/(ord+1) when growing
+    r = 0.9 / jnp.power(rmax, jnp.where(dec, 1.0 / _ORDER, 1.0 / (_ORDER + 1.0)))
+    r_dec = jnp.maximum(r, 0.2)
+    r_inc = jnp.maximum(jnp.minimum(r, 5.0), 1.0)
     h_new = jnp.where(dec, r_dec * h_try, jnp.where(inc, r_inc * h_try, h_try))
     return dec, h_new
 
