@@ -259,6 +259,7 @@ def _run_worker(kind, cfg, python=None):
     env = dict(os.environ, PYNEST_QUIET="1")
     if cfg.get("pin_one_core") and kind != "nest":
         cmd = ["taskset", "-c", str(min(os.sched_getaffinity(0)))] + cmd
+    load = _loadavg()
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -270,6 +271,7 @@ def _run_worker(kind, cfg, python=None):
         if line.startswith(MARKER):
             out = json.loads(line[len(MARKER):])
             out["wall_s"] = time.perf_counter() - t0
+            out["loadavg_before"], out["loadavg_after"] = load, _loadavg()
             return out
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
     return {"error": f"worker failed (exit {proc.returncode})", "detail": "\n".join(tail)}
@@ -315,6 +317,10 @@ def report(cfg, outs, machine, load_before, load_after, command, wall):
     p(f"timing  : best of {cfg['repeats']} timed runs, each about "
       + (f"{cfg['steps']} steps" if cfg["steps"] else f"{cfg['target']} s")
       + f"; load average before {load_before}, after {load_after}; total wall {wall:.0f} s")
+    loads = [f"{k} {outs[k]['loadavg_before'][0]}→{outs[k]['loadavg_after'][0]}"
+             for k, _ in names if outs.get(k, {}).get("loadavg_before")]
+    if loads:
+        p("load    : 1-min load average before→after each worker: " + ", ".join(loads))
     if cfg.get("pin_one_core"):
         p("pinning : JAX workers pinned to one core with taskset")
     p("")
@@ -433,6 +439,10 @@ def main(argv=None):
             ap.error(f"--variants: only 1 and 5 are benchmarked (got {v})")
     if args.steps is not None and args.steps < 1:
         ap.error("--steps must be positive")
+    if args.repeats < 1:
+        ap.error("--repeats must be at least 1")
+    if args.target_seconds <= 0:
+        ap.error("--target-seconds must be positive")
 
     command = "python " + " ".join(shlex.quote(a) for a in
                                    [os.path.relpath(os.path.abspath(__file__), ROOT)]

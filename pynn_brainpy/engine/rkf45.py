@@ -127,10 +127,9 @@ def control(err, h_try, eps_abs):
     rmax = _max_ratio(err, eps_abs)
     dec = rmax > 1.1
     inc = rmax < 0.5
-    # one pow per neuron: GSL's exponent is 1/ord when shrinking and 1/(ord+1) when growing
-    r = 0.9 / jnp.power(rmax, jnp.where(dec, 1.0 / _ORDER, 1.0 / (_ORDER + 1.0)))
-    r_dec = jnp.maximum(r, 0.2)
-    r_inc = jnp.maximum(jnp.minimum(r, 5.0), 1.0)
+    r_dec = jnp.maximum(0.9 / jnp.power(rmax, 1.0 / _ORDER), 0.2)
+    r_inc = jnp.minimum(0.9 / jnp.power(rmax, 1.0 / (_ORDER + 1.0)), 5.0)
+    r_inc = jnp.maximum(r_inc, 1.0)
     h_new = jnp.where(dec, r_dec * h_try, jnp.where(inc, r_inc * h_try, h_try))
     return dec, h_new
 
@@ -171,10 +170,14 @@ def _decide(s: _Sweep, trial, t_end, eps_abs, active):
     return _Sweep(t, y, H, s.trials + active.astype(s.trials.dtype))
 
 
-def _gather(tree, idx, n):
-    """Rows ``idx`` of every leaf with the neuron axis (leading size ``n``); others as they are."""
-    return jax.tree_util.tree_map(
-        lambda leaf: leaf[idx] if (jnp.ndim(leaf) >= 1 and leaf.shape[0] == n) else leaf, tree)
+def _gather(tree, idx, n, axis=0):
+    """Neurons ``idx`` of every leaf whose axis ``axis`` is the neuron axis (size ``n``);
+    other leaves (shared values) as they are."""
+    def take(leaf):
+        if jnp.ndim(leaf) >= 1 and leaf.shape[axis] == n:
+            return jnp.take(leaf, idx, axis=axis)
+        return leaf
+    return jax.tree_util.tree_map(take, tree)
 
 
 def advance(rhs: Callable, y, H, h, eps_abs=1e-3, max_trials=10_000, params=None,
@@ -195,8 +198,10 @@ def advance(rhs: Callable, y, H, h, eps_abs=1e-3, max_trials=10_000, params=None
     max_trials : int
         Trials allowed per neuron and step before it is given up as stalled (diverging).
     params : pytree, optional
-        Per-neuron inputs of ``rhs``: leaves of shape (N,) (or scalars, shared). Given them,
-        the adaptive loop can run on the few neurons that need it (below).
+        Inputs of ``rhs``: leaves whose last axis is the neuron axis (shape (N,) or (k, N)),
+        or shared values whose last axis is not N (scalars, (k, 1)). Given them, the adaptive
+        loop can run on the few neurons that need it (below). Index port vectors inside
+        ``rhs``: slices taken outside make XLA's compiled step markedly slower.
     compact_size : int, optional
         With ``params``: the neurons that still need sub-steps after the first trial are
         gathered, up to this many at a time, and only they iterate.
@@ -234,7 +239,7 @@ def advance(rhs: Callable, y, H, h, eps_abs=1e-3, max_trials=10_000, params=None
         rows = jnp.minimum(idx, n - 1)
         part = _gather(s, rows, n)
         part = part._replace(t=jnp.where(valid, part.t, t_end))    # padding rows are done
-        p = _gather(params, rows, n)
+        p = _gather(params, rows, n, axis=-1)
         part = loop(lambda state: rhs(state, p), part)
         put = lambda whole, sub: whole.at[idx].set(sub, mode="drop")
         return jax.tree_util.tree_map(put, s, part)

@@ -404,12 +404,13 @@ class glif_cond(InputDynamics):
 
     # ------------------------------------------------------------------ dynamics
     def _rhs_params(self, c, refractory, I_tot, asc_sum):
-        """Per-neuron inputs of :meth:`_rhs` (rows of shape (N,) or shared scalars)."""
-        ports = range(self.n_receptors)
+        """Inputs of :meth:`_rhs`: per-neuron rows (N,), port-major (n_ports, N) or shared
+        values; homogeneous port vectors become (n_ports, 1) so that their last axis is never
+        taken for the neuron axis."""
+        ports = lambda v: v.reshape(-1, 1) if v.ndim == 1 else v
         return {"refractory": refractory, "V_reset": c["V_reset"], "E_L": c["E_L"],
                 "G": c["G"], "C_m": c["C_m"], "I": I_tot, "asc_sum": asc_sum,
-                "E_rev": tuple(c["E_rev"][k] for k in ports),
-                "tau_syn": tuple(c["tau_syn"][k] for k in ports)}
+                "E_rev": ports(c["E_rev"]), "tau_syn": ports(c["tau_syn"])}
 
     @staticmethod
     def _rhs(y, p):
