@@ -80,6 +80,7 @@ def script(tmp_path_factory):
     out["view_counts"] = view.get_spike_counts()
     a.write_data(str(tmp / "a.pkl"))
     a.write_data(neo.io.PickleIO(str(tmp / "a_io.pkl")), variables=["spikes", "v"])
+    a.write_data(str(tmp / "a.mat"), variables=["spikes", "v"])     # NeoMatlabIO (scipy)
     out["nix"] = None
     try:
         import nixio  # noqa: F401
@@ -280,6 +281,18 @@ def test_write_data_pickle_round_trip(script):
         partial = pickle.load(f)
     assert sorted(s.name for s in partial.segments[0].analogsignals) == ["v"]
     _same_block(partial, script["seg0_a"], ["v"])
+
+
+def test_write_data_matlab_round_trip(script):
+    block = neo.io.NeoMatlabIO(str(script["tmp"] / "a.mat")).read_block()
+    ours = script["seg0_a"].segments[0]
+    seg = block.segments[0]
+    assert len(seg.spiketrains) == len(ours.spiketrains)
+    for x, y in zip(seg.spiketrains, ours.spiketrains):
+        np.testing.assert_array_equal(x.rescale("ms").magnitude, y.rescale("ms").magnitude)
+    v_ours = ours.filter(name="v")[0]
+    v_back = [a for a in seg.analogsignals if a.name == "v"][0]
+    np.testing.assert_array_equal(v_back.rescale("mV").magnitude, v_ours.magnitude)
 
 
 def test_write_data_nix_round_trip(script):
