@@ -179,7 +179,6 @@ def worker_nest(cfg):
         import nest
     except Exception as exc:  # noqa: BLE001
         return {"error": "not installed", "detail": f"{type(exc).__name__}: {exc}"}
-    import numpy as np
     try:
         nest.verbosity = nest.VerbosityLevel.ERROR  # NEST >= 3.9
     except AttributeError:

@@ -57,7 +57,7 @@ class PopulationView(common.PopulationView):
         NotImplementedError on ``PopulationView.initial_values``; here the values are stored
         and the root population's ``initial_values`` updated (found by
         tests/pynn/test_control.py)."""
-        root, indices = self.grandparent, self._root_indices()
+        root = self.grandparent
         for variable, value in initial_values.items():
             lazy = LazyArray(value, shape=(self.size,), dtype=float)
             self._set_initial_value_array(variable, lazy)

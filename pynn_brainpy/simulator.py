@@ -178,6 +178,8 @@ class State(common.control.BaseState):
             self.network.reset()
             for p in self.populations:
                 p._apply_initial_values()
+            for prj in self.projections:     # plastic weights: back to their initial values
+                prj._sync_from_engine()
             self.network.load_initial_currents()
 
 

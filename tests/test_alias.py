@@ -10,7 +10,6 @@ the finder's mechanics on a stub package, independent of the state of
 
 import importlib
 import importlib.metadata
-import os
 import subprocess
 import sys
 import textwrap

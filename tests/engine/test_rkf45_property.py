@@ -420,7 +420,7 @@ def test_each_branch_of_the_controller(rmax):
     eps_abs = max(abs(e) for e in yerr) / rmax
     problem = params, y0, np.array([1.0]), np.zeros((N_STEPS, 1)), h, eps_abs
     ys, Hs, stalled = run_jax(*problem)
-    ys_ref, Hs_ref, _, _, stats = ref = run_oracle(*problem)
+    ys_ref, Hs_ref, _, _, stats = run_oracle(*problem)
     assert (stats["rejections"] > 0) == (rmax > 1.1)
     np.testing.assert_allclose(ys, ys_ref, rtol=1e-11, atol=0)
     np.testing.assert_allclose(Hs, Hs_ref, rtol=1e-7, atol=0)
