@@ -73,3 +73,21 @@ def test_chunking_and_reset_do_not_change_results():
     whole = _run(net, [450])
     net.reset()
     assert np.array_equal(_run(net, [100, 37, 313]), whole)
+
+
+@pytest.mark.parametrize("lam", [0.002, 0.3, 2.5, 15.0])
+def test_poisson_counts_follow_the_poisson_distribution(lam):
+    """The CDF-inversion sampler (and JAX's sampler above a mean of 10) against the pmf."""
+    import jax
+    from scipy import stats
+    n = 200_000
+    counts = np.asarray(engine._poisson_counts(jax.random.PRNGKey(7),
+                                               jax.numpy.full(n, lam)))
+    assert counts.min() >= 0
+    k = np.arange(counts.max() + 1)
+    observed = np.bincount(counts, minlength=k.size)
+    expected = stats.poisson.pmf(k, lam) * n
+    keep = expected > 5                                  # chi-square on well-filled bins
+    chi2 = (((observed - expected) ** 2 / expected)[keep]).sum()
+    assert stats.chi2.sf(chi2, max(keep.sum() - 1, 1)) > 1e-3
+    assert abs(counts.mean() - lam) < 5 * np.sqrt(lam / n)
