@@ -8,11 +8,11 @@ Timing is NEST's (spec §6, §8). Step ``m`` covers ``(m·dt, (m+1)·dt]``; a sp
 delta input at the end of step ``m + D``. A spike source fires in step ``m`` for a spike time
 ``(m+1)·dt``.
 
-Delivery is event-driven, one sparse product per Synapses record and step whatever the number
-of distinct delays: the record's CSR matrix has ``n_delays · n_post`` columns (column
-``k·n_post + j`` is target ``j`` over the record's ``k``-th delay ``D_k``), so the spikes of
-step ``m`` times the matrix give, for every delay at once, what arrives at the end of step
-``m + D_k``. That is added to slot ``(m + D_k) mod L`` of a ring buffer per (target group,
+Delivery is event-driven, one sparse product per sending group and step whatever the number
+of target groups, input labels and distinct delays: the sender's CSR matrix has one block of
+``n_delays · n_post`` columns per Synapses record (column ``k·n_post + j`` of a block is
+target ``j`` over the record's ``k``-th delay ``D_k``), so the spikes of step ``m`` times the
+matrix give, for every target and delay at once, what arrives at the end of step ``m + D_k``. That is added to slot ``(m + D_k) mod L`` of a ring buffer per (target group,
 input label) with ``L = max(D) + 1`` slots; step ``m`` hands slot ``m mod L`` to the target
 and clears it. The cost is spikes × fan-out plus ``n_delays · n_post`` additions.
 
@@ -166,19 +166,30 @@ class Probe:
 
 
 @dataclass
-class _Block:
-    """One Synapses record as a CSR matrix of shape (n_pre, n_delays · n_post).
-
-    ``order`` maps CSR entries to positions in the record's connection arrays, so new weights
-    can be scattered in without rebuilding; ``delays`` are the record's distinct delays."""
-    index: int
-    pre: int
+class _Target:
+    """Where one Synapses record's part of a block's product goes: columns
+    ``offset : offset + len(delays)·n_post`` hold its targets for each of its delays."""
+    synapses: int
     post: int
     label: str
     delays: np.ndarray
+    offset: int
+    n_post: int
+
+
+@dataclass
+class _Block:
+    """The static Synapses records of one sending group as one CSR matrix (n_pre, n_cols):
+    one sparse product per sender and step, whatever the number of targets and delays.
+
+    ``order`` maps CSR entries to positions in the members' concatenated connection arrays,
+    so new weights can be put in without rebuilding."""
+    pre: int
+    targets: List[_Target]
     order: np.ndarray
     indices: np.ndarray
     indptr: np.ndarray
+    n_cols: int
 
 
 def _multiplicity_product(counts, csr):
@@ -263,20 +274,27 @@ class Network:
     # ------------------------------------------------------------------ building
     def _build_blocks(self) -> List[_Block]:
         blocks = []
-        for index, syn in enumerate(self.synapses):
-            if syn.dynamics is not None:
-                continue
-            n_pre, n_post = self.groups[syn.pre].size, self.groups[syn.post].size
-            delay = np.asarray(syn.delay, np.int64)
-            if delay.size and delay.min() < 1:
-                raise ValueError("Synaptic delays must be at least one time step.")
-            delays, k = np.unique(delay, return_inverse=True)
-            column = k.reshape(-1) * n_post + np.asarray(syn.post_idx, np.int64)
-            order = np.lexsort((column, syn.pre_idx))
-            counts = np.bincount(np.asarray(syn.pre_idx, np.int64), minlength=n_pre)
+        static = [i for i, syn in enumerate(self.synapses) if syn.dynamics is None]
+        for pre in sorted({self.synapses[i].pre for i in static}):
+            targets, pre_idx, columns, offset = [], [], [], 0
+            for i in (i for i in static if self.synapses[i].pre == pre):
+                syn = self.synapses[i]
+                n_post = self.groups[syn.post].size
+                delay = np.asarray(syn.delay, np.int64)
+                if delay.size and delay.min() < 1:
+                    raise ValueError("Synaptic delays must be at least one time step.")
+                delays, k = np.unique(delay, return_inverse=True)
+                targets.append(_Target(i, syn.post, syn.label, delays, offset, n_post))
+                pre_idx.append(np.asarray(syn.pre_idx, np.int64))
+                columns.append(offset + k.reshape(-1) * n_post + np.asarray(syn.post_idx,
+                                                                             np.int64))
+                offset += len(delays) * n_post
+            pre_idx, columns = np.concatenate(pre_idx), np.concatenate(columns)
+            order = np.lexsort((columns, pre_idx))
+            counts = np.bincount(pre_idx, minlength=self.groups[pre].size)
             indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-            blocks.append(_Block(index, syn.pre, syn.post, syn.label, delays, order,
-                                 column[order].astype(np.int32), indptr))
+            blocks.append(_Block(pre, targets, order, columns[order].astype(np.int32),
+                                 indptr, offset))
         return blocks
 
     def set_weights(self, index: int, weight: np.ndarray):
@@ -351,7 +369,8 @@ class Network:
     def _arguments(self):
         """The arguments of this run's chunks: weights and column indices per block, source
         and synapse parameters, the plastic synapses' connection arrays."""
-        blocks = [jnp.asarray(self._weights[b.index][b.order], self.dtype) for b in self._blocks]
+        blocks = [jnp.asarray(np.concatenate([self._weights[t.synapses] for t in b.targets])
+                              [b.order], self.dtype) for b in self._blocks]
         indices = [jnp.asarray(b.indices) for b in self._blocks]
         plastic = {i: {k: jnp.asarray(v, self.dtype)
                        for k, v in self.synapses[i].dynamics.params.items()}
@@ -404,19 +423,20 @@ class Network:
             return ring, states
 
         def send(ring, spikes, m):
-            """Spikes of step ``m`` into the target buffers, one sparse product per block."""
+            """Spikes of step ``m`` into the target buffers, one sparse product per sender."""
             for bi, (b, (indices, indptr)) in enumerate(zip(blocks, structure)):
-                n_post = groups[b.post].size
                 csr = brainevent.CSR((args["blocks"][bi], indices, indptr),
-                                     shape=(groups[b.pre].size, len(b.delays) * n_post))
+                                     shape=(groups[b.pre].size, b.n_cols))
                 sent = spikes[b.pre]
                 if isinstance(groups[b.pre], GeneratorGroup):
                     arrived = _multiplicity_product(sent, csr)
                 else:
                     arrived = brainevent.BinaryArray(sent > 0) @ csr
-                slots = (m + jnp.asarray(b.delays, jnp.int32)) % ring_len
-                key = (b.post, b.label)
-                ring[key] = ring[key].at[slots].add(arrived.reshape(len(b.delays), n_post))
+                for t in b.targets:
+                    part = arrived[t.offset:t.offset + len(t.delays) * t.n_post]
+                    slots = (m + jnp.asarray(t.delays, jnp.int32)) % ring_len
+                    key = (t.post, t.label)
+                    ring[key] = ring[key].at[slots].add(part.reshape(len(t.delays), t.n_post))
             return ring
 
         def generate(gi, m, state):
