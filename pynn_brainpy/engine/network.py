@@ -1,4 +1,4 @@
-"""A network of brainstate models and spike sources, compiled into one scanned step function.
+"""A network of brainstate models and spike sources, compiled into one looped step function.
 
 The PyNN layer describes a network with the plain records below and the engine runs it. Nothing
 here knows PyNN.
@@ -12,7 +12,8 @@ Delivery is event-driven, one sparse product per sending group and step whatever
 of target groups, input labels and distinct delays: the sender's CSR matrix has one block of
 ``n_delays · n_post`` columns per Synapses record (column ``k·n_post + j`` of a block is
 target ``j`` over the record's ``k``-th delay ``D_k``), so the spikes of step ``m`` times the
-matrix give, for every target and delay at once, what arrives at the end of step ``m + D_k``. That is added to slot ``(m + D_k) mod L`` of a ring buffer per (target group,
+matrix give, for every target and delay at once, what arrives at the end of step
+``m + D_k``. That is added to slot ``(m + D_k) mod L`` of a ring buffer per (target group,
 input label) with ``L = max(D) + 1`` slots; step ``m`` hands slot ``m mod L`` to the target
 and clears it. The cost is spikes × fan-out plus ``n_delays · n_post`` additions.
 
@@ -445,7 +446,7 @@ class Network:
             counts, state = groups[gi].generate(key, t, args["generators"][gi], state)
             return counts.astype(dtype), state
 
-        def active_step(carry, x):
+        def step(carry, x):
             m = x["step"]
             ring = deliver(carry["ring"], m)
             gen_states = dict(carry["generators"])
@@ -470,7 +471,7 @@ class Network:
                 rec.append(value > 0 if p.variable == "spikes" else value.astype(dtype))
             return carry, rec
 
-        return active_step
+        return step
 
     def _compile(self):
         probes, dtype = self.probes, self.dtype
@@ -512,18 +513,6 @@ class Network:
         limit = max(1, min(self.max_chunk, self.max_chunk_elements // max(per_step, 1)))
         limit = 1 << (limit.bit_length() - 1)        # a power of two
         return min(_next_pow2(n_steps), limit)
-
-    def probe_values(self) -> List[Optional[np.ndarray]]:
-        """Probe values now (PyNN samples the state before the first step too); ``None`` for
-        spike probes."""
-        out = []
-        for p in self.probes:
-            if p.variable == "spikes":
-                out.append(None)
-            else:
-                value = self.groups[p.group].model.recordable(p.variable)
-                out.append(np.asarray(value).reshape(-1)[p.indices])
-        return out
 
     def _check_finite(self):
         for g in self.groups:
