@@ -267,7 +267,6 @@ class Network:
                             default=0) + 1
         self._inputs = sorted({(syn.post, syn.label) for syn in self.synapses})
         self._compiled = {}
-        self._weights = [None] * len(self.synapses)
         for i, syn in enumerate(self.synapses):
             self.set_weights(i, syn.weight)
         self.reset()
@@ -302,7 +301,6 @@ class Network:
         """New weights for Synapses ``index`` (same connections); no recompilation."""
         w = np.broadcast_to(np.asarray(weight, np.float64), self.synapses[index].pre_idx.shape)
         self.synapses[index].weight = w
-        self._weights[index] = w
         if self.synapses[index].dynamics is not None and hasattr(self, "_carry"):
             state = dict(self._carry["plastic"][index])
             state["weight"] = jnp.asarray(w, self.dtype)
@@ -332,7 +330,7 @@ class Network:
 
     def _initial_synapse_state(self, index):
         syn = self.synapses[index]
-        state = syn.dynamics.initial_state(np.asarray(self._weights[index], np.float64),
+        state = syn.dynamics.initial_state(np.asarray(syn.weight, np.float64),
                                            self.groups[syn.pre].size,
                                            self.groups[syn.post].size)
         for name, values in getattr(syn.dynamics, "initial_values", {}).items():
@@ -370,7 +368,7 @@ class Network:
     def _arguments(self):
         """The arguments of this run's chunks: weights and column indices per block, source
         and synapse parameters, the plastic synapses' connection arrays."""
-        blocks = [jnp.asarray(np.concatenate([self._weights[t.synapses] for t in b.targets])
+        blocks = [jnp.asarray(np.concatenate([self.synapses[t.synapses].weight for t in b.targets])
                               [b.order], self.dtype) for b in self._blocks]
         indices = [jnp.asarray(b.indices) for b in self._blocks]
         plastic = {i: {k: jnp.asarray(v, self.dtype)
@@ -429,10 +427,10 @@ class Network:
                 csr = brainevent.CSR((args["blocks"][bi], indices, indptr),
                                      shape=(groups[b.pre].size, b.n_cols))
                 sent = spikes[b.pre]
-                if isinstance(groups[b.pre], GeneratorGroup):
-                    arrived = _multiplicity_product(sent, csr)
-                else:
+                if isinstance(groups[b.pre], NeuronGroup):     # at most one spike per step
                     arrived = brainevent.BinaryArray(sent > 0) @ csr
+                else:                                          # sources may repeat a step
+                    arrived = _multiplicity_product(sent, csr)
                 for t in b.targets:
                     part = arrived[t.offset:t.offset + len(t.delays) * t.n_post]
                     slots = (m + jnp.asarray(t.delays, jnp.int32)) % ring_len
@@ -499,11 +497,13 @@ class Network:
         return run_chunk
 
     def _source_spikes(self, gi, m0, n, length):
+        """(length, size) spike counts of a SpikeArrayGroup for steps m0 .. m0+n-1."""
         g = self.groups[gi]
-        out = np.zeros((length, g.size), np.float64)
-        for i, steps in enumerate(g.steps):
-            sel = steps[(steps >= m0) & (steps < m0 + n)]
-            np.add.at(out[:, i], sel - m0, 1.0)
+        steps = np.concatenate([np.asarray(s, np.int64) for s in g.steps] or [np.zeros(0, int)])
+        cells = np.repeat(np.arange(g.size), [len(s) for s in g.steps])
+        now = (steps >= m0) & (steps < m0 + n)
+        out = np.zeros((length, g.size), np.float32)
+        np.add.at(out, (steps[now] - m0, cells[now]), 1.0)
         return out
 
     def _chunk_len(self, n_steps):
@@ -546,8 +546,7 @@ class Network:
                     if cur is not None:
                         xs["current"][gi] = jnp.asarray(cur, self.dtype)
                 elif isinstance(g, SpikeArrayGroup):
-                    xs["source"][gi] = jnp.asarray(self._source_spikes(gi, m0, n, length),
-                                                   self.dtype)
+                    xs["source"][gi] = jnp.asarray(self._source_spikes(gi, m0, n, length))
             self._carry, rec = self._compiled[(key, length)](self._carry, args, xs,
                                                              jnp.asarray(n, jnp.int32))
             self.step += n

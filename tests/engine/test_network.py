@@ -91,3 +91,19 @@ def test_poisson_counts_follow_the_poisson_distribution(lam):
     chi2 = (((observed - expected) ** 2 / expected)[keep]).sum()
     assert stats.chi2.sf(chi2, max(keep.sum() - 1, 1)) > 1e-3
     assert abs(counts.mean() - lam) < 5 * np.sqrt(lam / n)
+
+
+def test_repeated_source_spikes_are_all_delivered():
+    """Two spikes of one source cell in the same step (duplicate times) act twice, as NEST's
+    spike_generator delivers both: the same as one spike of twice the weight."""
+    traces = []
+    for steps, weight in (([9, 9], 5.0), ([9], 10.0), ([9], 5.0)):
+        groups = [engine.SpikeArrayGroup(1, [np.array(steps)]),
+                  engine.NeuronGroup(glif_cond(1), 1)]
+        syn = engine.Synapses(0, 1, "receptor_0", np.array([0]), np.array([0]),
+                              np.array([weight]), np.array([1]))
+        net = engine.Network(groups, [syn], [], dt=0.1)
+        net.set_probes([engine.Probe(1, "g_1", np.array([0]))])
+        traces.append(_run(net, [60])[:, 0])
+    np.testing.assert_array_equal(traces[0], traces[1])
+    assert traces[0].max() > 1.9 * traces[2].max()
