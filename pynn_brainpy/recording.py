@@ -50,14 +50,16 @@ class Recorder(recording.Recorder):
         grid = np.arange(origin, state.step + 1, k)
         ids = np.asarray([int(i) for i in ids], dtype=np.int64)
         out = np.full((grid.size, ids.size), np.nan)
-        column_of = {int(i): c for c, i in enumerate(ids)}
+        if ids.size == 0:
+            return out, None
+        order = np.argsort(ids)
         for sample_steps, chunk_ids, values in self._signals[variable.name]:
             rows = (sample_steps - origin) // k
             ok = (rows >= 0) & (rows < grid.size)
-            for src, cell in enumerate(chunk_ids):
-                col = column_of.get(int(cell))
-                if col is not None:
-                    out[rows[ok], col] = values[ok, src]
+            # where each of the chunk's recorded cells goes among the requested ones
+            pos = np.minimum(np.searchsorted(ids[order], chunk_ids), ids.size - 1)
+            found = ids[order][pos] == chunk_ids
+            out[np.ix_(rows[ok], order[pos[found]])] = values[np.ix_(ok, found)]
         return out, None
 
     def _local_count(self, variable, filter_ids=None):
