@@ -23,19 +23,19 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, max_delay=DEFA
     ``compilation_cache``: keep compiled networks on disk (JAX's persistent cache) so that
     running the same script again skips most of the compilation; True uses
     ``$PYNN_BRAINPY_CACHE`` or ``~/.cache/pynn_brainpy/jax``, a string names the directory,
-    False turns it off. PyNN's other keywords are accepted and ignored.
+    False turns it off. ``spike_precision``: ``'on_grid'`` (default) or ``'off_grid'``:
+    spike times inside the step for the cell types and sources that have NEST's precise
+    version (IF_curr_exp, IF_curr_delta, SpikeSourceArray, SpikeSourcePoisson), as pyNN.nest does
+    (docs/pynn.md). PyNN's other keywords are accepted and ignored.
     """
     common.setup(timestep, min_delay, max_delay=max_delay, **extra_params)
     if timestep <= 0:
         raise ValueError(f"timestep must be > 0 ms, got {timestep}.")
     state = simulator.state
-    if extra_params.get("spike_precision", "on_grid") != "on_grid":
-        raise NotImplementedError(
-            "pynn_brainpy simulates on the time grid: spike_precision must be 'on_grid' "
-            f"(got {extra_params['spike_precision']!r}).")
     simulator.use_compilation_cache(compilation_cache)
     state.configure(timestep, min_delay, 10.0 if max_delay == "auto" else max_delay,
-                    precision, rng_seed, progress_bar)
+                    precision, rng_seed, progress_bar,
+                    extra_params.get("spike_precision", "on_grid"))
     state.clear()
     return rank()
 

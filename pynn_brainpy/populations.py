@@ -185,9 +185,14 @@ class Population(common.Population):
             self._model_kwargs = kwargs
         elif isinstance(ct, SpikeSourceArray):
             now = simulator.state.step
-            self._source_steps = [
-                ct.emission_steps(times, simulator.state.dt, now, cell=i)
-                for i, times in enumerate(as_sequences(self._parameters["spike_times"]))]
+            emitted = [ct.emission_steps(times, simulator.state.dt, now, cell=i,
+                                         precise=_off_grid())
+                       for i, times in enumerate(as_sequences(self._parameters["spike_times"]))]
+            if _off_grid():
+                self._source_steps = [steps for steps, _ in emitted]
+                self._source_offsets = [offsets for _, offsets in emitted]
+            else:
+                self._source_steps, self._source_offsets = emitted, None
         elif hasattr(ct, "generator_group"):
             ct.check_parameters(self._parameters)
         else:
@@ -232,12 +237,16 @@ class Population(common.Population):
         """A fresh engine group for this population (called when the network is built)."""
         ct = self.celltype
         if hasattr(ct, "model_parameters"):
-            self._group = engine.NeuronGroup(ct.model(self.size, **self._model_kwargs),
-                                             self.size)
+            model = ct.model
+            if _off_grid() and getattr(ct, "precise_model", None) is not None:
+                model = ct.precise_model
+            self._group = engine.NeuronGroup(model(self.size, **self._model_kwargs), self.size)
         elif isinstance(ct, SpikeSourceArray):
-            self._group = engine.SpikeArrayGroup(self.size, self._source_steps)
+            self._group = engine.SpikeArrayGroup(self.size, self._source_steps,
+                                                 self._source_offsets)
         else:
-            self._group = ct.generator_group(self.size, self._parameters, simulator.state.dt)
+            self._group = ct.generator_group(self.size, self._parameters, simulator.state.dt,
+                                             **self._precise_keyword())
         self._values_dirty = False
         return self._group
 
@@ -249,10 +258,23 @@ class Population(common.Population):
             self._group.model.set_parameters(**self._model_kwargs)
         elif isinstance(self._group, engine.SpikeArrayGroup):
             self._group.steps = self._source_steps
+            self._group.offsets = self._source_offsets
         else:
             self._group.params = self.celltype.generator_group(
-                self.size, self._parameters, simulator.state.dt).params
+                self.size, self._parameters, simulator.state.dt,
+                **self._precise_keyword()).params
         self._values_dirty = False
+
+
+    def _precise_keyword(self):
+        """Sources with a precise version get ``precise=True`` under off_grid."""
+        if _off_grid() and getattr(self.celltype, "precise_spikes", False):
+            return {"precise": True}
+        return {}
+
+
+def _off_grid() -> bool:
+    return simulator.state.spike_precision == "off_grid"
 
 
 def _port_counts(kwargs):

@@ -5,6 +5,8 @@ connectors and through PyNN's own per-target loop (``_convergent_connect``) for 
 They are kept as index arrays plus one array per synapse parameter in the synapse type's
 translated names and PyNN units; delays are stored rounded to the time grid, as NEST reports
 them. Weights reach the engine scaled to the target model's unit (``weight_scale``).
+An ElectricalSynapse projection has no delays and becomes engine gap junctions (conductances
+in nS) instead of spike-transmitting synapses.
 """
 
 from copy import deepcopy
@@ -17,6 +19,7 @@ from pyNN.standardmodels import StandardSynapseType
 
 from . import simulator
 from .connectivity import build_connections, evaluate_on_pairs
+from .engine import gap_junctions as gap
 from .engine import network as engine
 from .engine.timing import TICS_PER_MS, ms_to_steps_round, tics_per_step
 from .standardmodels.synapses import StaticSynapse
@@ -72,6 +75,24 @@ def _cells_of(neurons):
     return np.full(indices.size, population._index, np.int64), indices
 
 
+def _check_gap_junction_sides(*sides):
+    """Gap junctions couple membrane potentials: both sides must be neurons whose model
+    reports V (mV) as ``V_m``."""
+    for neurons in sides:
+        parts = neurons.populations if isinstance(neurons, common.Assembly) else [neurons]
+        for p in parts:
+            ct = p.celltype
+            voltage = getattr(ct, "recordable_map", {}).get("v", (None, None))[:2]
+            if not hasattr(ct, "model_parameters"):
+                raise errors.ConnectionError(
+                    f"ElectricalSynapse couples membrane potentials; {p.label!r} "
+                    f"({type(ct).__name__}) is a spike source and has none.")
+            if tuple(voltage) != (gap.VOLTAGE, 1.0):
+                raise NotImplementedError(
+                    f"ElectricalSynapse: {type(ct).__name__} does not report its membrane "
+                    "potential in mV as the model's V_m.")
+
+
 class Projection(common.Projection):
     __doc__ = common.Projection.__doc__
     _simulator = simulator
@@ -80,6 +101,8 @@ class Projection(common.Projection):
     def __init__(self, presynaptic_population, postsynaptic_population, connector,
                  synapse_type=None, source=None, receptor_type=None, space=Space(),
                  label=None):
+        if getattr(synapse_type, "gap_junction", False):
+            _check_gap_junction_sides(presynaptic_population, postsynaptic_population)
         super().__init__(presynaptic_population, postsynaptic_population, connector,
                          synapse_type, source, receptor_type, space, label)
         simulator.state.mark_structure_changed()
@@ -141,7 +164,8 @@ class Projection(common.Projection):
                         if self._value_chunks else np.zeros(0) for name in names}
         del self._pre_chunks, self._post_chunks, self._value_chunks
         self._check_values(self._values)
-        self._values["delay"] = self._round_delays(self._values["delay"])
+        if "delay" in self._values:                   # gap junctions have none
+            self._values["delay"] = self._round_delays(self._values["delay"])
 
     def _round_delays(self, delay_ms):
         """Delays on the time grid (NEST's rounding); below one step is an error."""
@@ -160,6 +184,10 @@ class Projection(common.Projection):
             if not np.all(np.isfinite(w)):
                 raise errors.ConnectionError(f"Projection {self.label!r}: weights must be "
                                              "finite.")
+            if self._gap and np.any(w < 0):
+                raise errors.InvalidParameterValueError(
+                    f"Projection {self.label!r}: ElectricalSynapse weight (a conductance) "
+                    f"must be >= 0 (got {w.min()} µS).")
             if self.post.conductance_based and np.any(w < 0):
                 raise errors.ConnectionError(
                     f"Projection {self.label!r}: weights onto conductance-based synapses must "
@@ -172,29 +200,58 @@ class Projection(common.Projection):
     def _engine_synapses(self, first_index):
         """One engine Synapses record per (source population, target population); they will
         be the network's synapses ``first_index, first_index + 1, ...``."""
-        pre_pop, pre_idx = (a[self._pre] for a in _cells_of(self.pre))
-        post_pop, post_idx = (a[self._post] for a in _cells_of(self.post))
+        if self._gap:
+            self._blocks = []                  # see _engine_gap_junctions
+            return []
         delay = np.asarray([ms_to_steps_round(d, simulator.state.dt)
                             for d in np.unique(self._values["delay"])], np.int64)
         steps = delay[np.searchsorted(np.unique(self._values["delay"]), self._values["delay"])]
         self._blocks = []
         out = []
+        for a, b, sel, pre_idx, post_idx in self._population_pairs():
+            population = simulator.state.populations[b]
+            context = dict(post_population=population, post_index=post_idx,
+                           receptor_type=self.receptor_type)
+            self._blocks.append((first_index + len(out), sel,
+                                 population.celltype.weight_scale, context))
+            out.append(engine.Synapses(
+                a, b, self._ports[b], pre_idx, post_idx,
+                self._values["weight"][sel] * population.celltype.weight_scale,
+                steps[sel], self._dynamics(sel, population.celltype.weight_scale, context)))
+        return out
+
+    def _population_pairs(self):
+        """Per (source population, target population) with connections: their indices,
+        the selection of this projection's connections and their pre and post cells."""
+        pre_pop, pre_idx = (a[self._pre] for a in _cells_of(self.pre))
+        post_pop, post_idx = (a[self._post] for a in _cells_of(self.post))
         for a in np.unique(pre_pop):
             for b in np.unique(post_pop):
                 sel = np.flatnonzero((pre_pop == a) & (post_pop == b))
-                if sel.size == 0:
-                    continue
-                population = simulator.state.populations[b]
-                context = dict(post_population=population, post_index=post_idx[sel],
-                               receptor_type=self.receptor_type)
-                self._blocks.append((first_index + len(out), sel,
-                                     population.celltype.weight_scale, context))
-                out.append(engine.Synapses(
-                    int(a), int(b), self._ports[int(b)], pre_idx[sel], post_idx[sel],
-                    self._values["weight"][sel] * population.celltype.weight_scale,
-                    steps[sel], self._dynamics(sel, population.celltype.weight_scale,
-                                               context)))
+                if sel.size:
+                    yield int(a), int(b), sel, pre_idx[sel], post_idx[sel]
+
+    def _engine_gap_junctions(self, first_index):
+        """ElectricalSynapse: one engine GapJunctions record per (source population, target
+        population), the network's gap junctions ``first_index, first_index + 1, ...``.
+        Conductances in nS (µS · 1000); each side's current converted from pA to its model's
+        input unit (``current_scale`` is nA -> model unit)."""
+        self._gap_blocks = []
+        if not self._gap:
+            return []
+        populations = simulator.state.populations
+        out = []
+        for a, b, sel, pre_idx, post_idx in self._population_pairs():
+            self._gap_blocks.append((first_index + len(out), sel))
+            out.append(gap.GapJunctions(
+                a, pre_idx, b, post_idx, self._values["weight"][sel] * 1000.0,
+                populations[a].celltype.current_scale / 1000.0,
+                populations[b].celltype.current_scale / 1000.0))
         return out
+
+    @property
+    def _gap(self):
+        return getattr(self.synapse_type, "gap_junction", False)
 
     def _dynamics(self, sel, weight_scale, context):
         """The engine dynamics of plastic/stochastic synapse types (None if static);
@@ -227,6 +284,8 @@ class Projection(common.Projection):
         if not self._values_dirty:
             return
         network = simulator.state.network
+        for index, sel in getattr(self, "_gap_blocks", ()):
+            network.gap_junctions[index].set_weight(self._values["weight"][sel] * 1000.0)
         for index, sel, scale, context in self._blocks:
             network.set_weights(index, self._values["weight"][sel] * scale)
             if self._plastic:
@@ -252,7 +311,7 @@ class Projection(common.Projection):
             elif name == "postsynaptic_index":
                 columns.append(self._post)
             else:
-                columns.append(self._values[name])
+                columns.append(self._column(name))
         columns = [c.tolist() for c in columns]       # Python ints and floats
         return list(zip(*columns))
 
@@ -263,7 +322,7 @@ class Projection(common.Projection):
             raise ValueError(f"multiple_synapses must be one of {list(combine)}")
         out = []
         for name in names:
-            values = self._values[name]
+            values = self._column(name)
             start = {"sum": 0.0, "min": np.inf, "max": -np.inf}[multiple_synapses]
             array = np.full((self.pre.size, self.post.size), start)
             combine[multiple_synapses](array, (self._pre, self._post), values)
@@ -272,6 +331,13 @@ class Projection(common.Projection):
             array[mask] = np.nan
             out.append(array)
         return out
+
+    def _column(self, name):
+        """The values of ``name`` per connection (e.g. ElectricalSynapse has no delay)."""
+        if name not in self._values:
+            raise errors.NonExistentParameterError(
+                name, self.synapse_type.__class__.__name__, list(self._values))
+        return self._values[name]
 
     def _set_attributes(self, parameter_space):
         self._sync_from_engine()

@@ -4,7 +4,8 @@ Neo assembly (``pyNN.recording.Recorder``).
 
 Signals are sampled at the recording start and then every ``sampling_interval``: the sample at
 ``t`` is the state after the step that ends at ``t`` (the value at ``t = 0`` is the initial
-state). Spike times are the step ends ``(m+1)·dt``, as NEST stamps them.
+state). Spike times are the step ends ``(m+1)·dt``, as NEST stamps them; spikes off the grid
+(``spike_precision="off_grid"``) are ``(m+1)·dt − offset``.
 """
 
 from collections import defaultdict
@@ -102,9 +103,16 @@ class Recorder(recording.Recorder):
         dt = self._simulator.state.dt
 
         def sink(m0, spikes):
-            rows, cols = np.nonzero(spikes)
+            if spikes.ndim == 3:            # precise: offsets (steps, cells, slots), NaN: none
+                rows, cols, slots = np.nonzero(~np.isnan(spikes))
+                times = (m0 + rows + 1) * dt - spikes[rows, cols, slots]
+                order = np.lexsort((times, cols))
+                rows, cols, times = rows[order], cols[order], times[order]
+            else:
+                rows, cols = np.nonzero(spikes)
+                times = (m0 + rows + 1) * dt
             if rows.size:
-                self._spikes.append((ids[cols], (m0 + rows + 1) * dt))
+                self._spikes.append((ids[cols], times))
         return sink
 
     def _signal_sink(self, name, ids, factor):

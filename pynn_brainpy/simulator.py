@@ -50,6 +50,7 @@ class State(common.control.BaseState):
         self.min_delay_setting = "auto"
         self.max_delay = 10.0
         self.precision = "float64"
+        self.spike_precision = "on_grid"
         self.rng_seed = 0
         self.progress_bar = None
         self.clear()
@@ -59,9 +60,14 @@ class State(common.control.BaseState):
     def t(self) -> float:
         return self.step * self.dt
 
-    def configure(self, dt, min_delay, max_delay, precision, rng_seed, progress_bar):
+    def configure(self, dt, min_delay, max_delay, precision, rng_seed, progress_bar,
+                  spike_precision="on_grid"):
         if precision not in ("float64", "float32"):
             raise ValueError(f"precision must be 'float64' or 'float32', got {precision!r}.")
+        if spike_precision not in ("on_grid", "off_grid"):
+            raise ValueError("spike_precision must be 'on_grid' or 'off_grid', got "
+                             f"{spike_precision!r}.")
+        self.spike_precision = spike_precision
         self.dt = float(dt)
         self.min_delay_setting = min_delay
         self.max_delay = max_delay
@@ -80,7 +86,8 @@ class State(common.control.BaseState):
         (one step while there is none), as NEST reports it."""
         if self.min_delay_setting != "auto":
             return float(self.min_delay_setting)
-        delays = [prj._values["delay"].min() for prj in self.projections if len(prj)]
+        delays = [prj._values["delay"].min() for prj in self.projections
+                  if len(prj) and "delay" in prj._values]       # gap junctions have none
         return float(min(delays)) if delays else self.dt
 
     # ------------------------------------------------------------------ registry
@@ -113,7 +120,11 @@ class State(common.control.BaseState):
         for prj in self.projections:
             synapses.extend(prj._engine_synapses(len(synapses)))
         currents = [c for src in self.current_sources for c in src._engine_inputs(self)]
-        self.network = engine.Network(groups, synapses, currents, self.dt, self.rng_seed)
+        gap_junctions = []
+        for prj in self.projections:
+            gap_junctions.extend(prj._engine_gap_junctions(len(gap_junctions)))
+        self.network = engine.Network(groups, synapses, currents, self.dt, self.rng_seed,
+                                      gap_junctions=gap_junctions)
         self.structure_dirty = False
         for p in self.populations:
             p._apply_initial_values()

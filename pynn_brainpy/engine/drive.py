@@ -15,7 +15,8 @@ __all__ = ["run_model"]
 
 
 def run_model(model, n_steps: int, *, delta: Optional[Dict[str, np.ndarray]] = None,
-              current: Optional[np.ndarray] = None, record: Sequence[str] = ()):
+              current: Optional[np.ndarray] = None, record: Sequence[str] = (),
+              events: Optional[tuple] = None):
     """Run ``n_steps`` updates of an initialised ``model`` under the current brainstate dt.
 
     Parameters
@@ -26,6 +27,9 @@ def run_model(model, n_steps: int, *, delta: Optional[Dict[str, np.ndarray]] = N
     current : array (n_steps, *shape), optional
         External current given in each step (pA); it drives the following step.
     record : names passed to ``model.recordable``, sampled after every step.
+    events : (offsets, weights), arrays (n_steps, N, K), optional
+        Input events inside each step for models with precise spike times
+        (``add_precise_input``): offsets in ms before the step's end, NaN for none.
 
     Returns
     -------
@@ -35,10 +39,14 @@ def run_model(model, n_steps: int, *, delta: Optional[Dict[str, np.ndarray]] = N
     xs = {"delta": delta}
     if current is not None:
         xs["current"] = jnp.asarray(current)
+    if events is not None:
+        xs["events"] = tuple(jnp.asarray(a) for a in events)
 
     def step(inp):
         for label, w in inp["delta"].items():
             model.add_delta_input(f"drive:{label}", w, label=label)
+        if "events" in inp:
+            model.add_precise_input("drive", *inp["events"])
         spk = model.update(inp.get("current", 0.0))
         return {"spikes": spk > 0, **{n: model.recordable(n) for n in record}}
 

@@ -21,6 +21,9 @@ External currents are given per step: the value passed with step ``m`` is what t
 from step ``m+1`` on, so a current switched on at time ``t`` is passed with step ``t/dt − 1``
 and a value at ``t = 0`` is loaded into the model before the first step.
 
+Gap junctions (:mod:`.gap_junctions`) add, at the start of every step, a current computed
+from the coupled cells' voltages at the end of the previous step (explicit coupling).
+
 Values that may change between runs (weights, Poisson rates, model constants held in
 ``LongTermState`` s, currents, source spikes) are arguments of the compiled chunk function, so
 changing them does not recompile. A chunk has a fixed length (a power of two up to
@@ -36,6 +39,9 @@ import brainstate
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from . import gap_junctions as gap
+from . import precise
 
 __all__ = ["NeuronGroup", "SpikeArrayGroup", "GeneratorGroup", "PoissonGroup", "Synapses",
            "CurrentInput",
@@ -53,9 +59,12 @@ class NeuronGroup:
 @dataclass
 class SpikeArrayGroup:
     """Spike sources with given spike steps: ``steps[i]`` are the emission steps of cell i
-    (a spike at time ``t`` is emitted in step ``t/dt − 1``)."""
+    (a spike at time ``t`` is emitted in step ``t/dt − 1``). With ``offsets`` (one array per
+    cell, like ``steps``) the spikes are off the grid (:mod:`.precise`): a spike of step ``m``
+    with offset ``o`` happened at ``(m+1)·dt − o``."""
     size: int
     steps: List[np.ndarray]
+    offsets: Optional[List[np.ndarray]] = None
 
 
 @dataclass
@@ -68,11 +77,15 @@ class GeneratorGroup:
     reset replays them); ``params`` is a dict of per-cell arrays that may change between
     runs without recompiling; ``state`` is carried from step to step and starts from
     ``initial_state`` (a pytree of arrays, or None) at every reset.
+
+    ``precise``: the spikes are Poisson events off the grid (:mod:`.precise`), each at a
+    uniformly drawn time in its step; ``params`` must then hold the mean counts ``lam``.
     """
     size: int
     generate: Callable
     params: dict
     initial_state: object = None
+    precise: bool = False
 
 
 def _poisson_counts(key, lam):
@@ -112,12 +125,13 @@ def _poisson_generate(key, t, params, state):
     return jnp.where(active, _poisson_counts(key, params["lam"]), 0), state
 
 
-def PoissonGroup(size: int, rate, start, stop, dt: float) -> GeneratorGroup:
-    """Poisson sources: per-cell rate (Hz), active for spike times in ``(start, stop]`` (ms)."""
+def PoissonGroup(size: int, rate, start, stop, dt: float, precise: bool = False) -> GeneratorGroup:
+    """Poisson sources: per-cell rate (Hz), active for spike times in ``(start, stop]`` (ms);
+    ``precise``: spike times off the grid."""
     params = {"lam": np.broadcast_to(np.asarray(rate, float) * dt / 1000.0, (size,)),
               "start": np.broadcast_to(np.asarray(start, float), (size,)),
               "stop": np.broadcast_to(np.asarray(stop, float), (size,))}
-    return GeneratorGroup(size, _poisson_generate, params)
+    return GeneratorGroup(size, _poisson_generate, params, precise=precise)
 
 
 @dataclass
@@ -247,10 +261,13 @@ class Network:
 
     def __init__(self, groups: Sequence, synapses: Sequence[Synapses],
                  currents: Sequence[CurrentInput], dt: float, seed: int = 0,
-                 max_chunk: int = 4096, max_chunk_elements: int = 50_000_000):
+                 max_chunk: int = 4096, max_chunk_elements: int = 50_000_000,
+                 gap_junctions: Sequence[gap.GapJunctions] = ()):
         self.groups = list(groups)
         self.synapses = list(synapses)
         self.currents = list(currents)
+        self.gap_junctions = list(gap_junctions)      # conductances may change between runs
+        gap.check(self.gap_junctions, self.groups)
         self.probes: List[Probe] = []
         self.dt = float(dt)
         self.seed = int(seed)
@@ -258,6 +275,12 @@ class Network:
         self.max_chunk_elements = int(max_chunk_elements)
         self.step = 0
         self.dtype = brainstate.environ.dftype()
+        self._precise_posts = {gi for gi, g in enumerate(self.groups)
+                               if isinstance(g, NeuronGroup) and getattr(g.model, "PRECISE",
+                                                                         False)}
+        self._precise_inputs = precise.build_inputs(self.synapses, self.groups,
+                                                    self._precise_posts)
+        self._history_groups = sorted({inp.pre for inp in self._precise_inputs})
         self._blocks = self._build_blocks()
         self._plastic = [i for i, syn in enumerate(self.synapses) if syn.dynamics is not None]
         for i in self._plastic:
@@ -265,7 +288,8 @@ class Network:
                 raise ValueError("Synaptic delays must be at least one time step.")
         self.ring_len = max([int(np.max(syn.delay)) for syn in self.synapses if syn.delay.size],
                             default=0) + 1
-        self._inputs = sorted({(syn.post, syn.label) for syn in self.synapses})
+        self._inputs = sorted({(syn.post, syn.label) for syn in self.synapses
+                               if syn.post not in self._precise_posts})
         self._compiled = {}
         for i, syn in enumerate(self.synapses):
             self.set_weights(i, syn.weight)
@@ -274,7 +298,8 @@ class Network:
     # ------------------------------------------------------------------ building
     def _build_blocks(self) -> List[_Block]:
         blocks = []
-        static = [i for i, syn in enumerate(self.synapses) if syn.dynamics is None]
+        static = [i for i, syn in enumerate(self.synapses)
+                  if syn.dynamics is None and syn.post not in self._precise_posts]
         for pre in sorted({self.synapses[i].pre for i in static}):
             targets, pre_idx, columns, offset = [], [], [], 0
             for i in (i for i in static if self.synapses[i].pre == pre):
@@ -326,7 +351,42 @@ class Network:
                      for key in self._inputs},
             "generators": {gi: g.initial_state for gi, g in enumerate(self.groups)
                            if isinstance(g, GeneratorGroup)},
-            "plastic": {i: self._initial_synapse_state(i) for i in self._plastic}}
+            "plastic": {i: self._initial_synapse_state(i) for i in self._plastic},
+            "history": {gi: self._empty_history(gi, self._slots(gi))
+                        for gi in self._history_groups},
+            "overflow": jnp.asarray(False)}
+
+    # ------------------------------------------------------------------ precise spikes
+    def _is_precise(self, gi) -> bool:
+        """Whether group ``gi`` emits spikes with offsets inside their step."""
+        g = self.groups[gi]
+        if isinstance(g, NeuronGroup):
+            return gi in self._precise_posts
+        if isinstance(g, SpikeArrayGroup):
+            return g.offsets is not None
+        return g.precise
+
+    def _slots(self, gi) -> int:
+        """Spikes per cell and step group ``gi`` hands over with offsets."""
+        g = self.groups[gi]
+        if isinstance(g, SpikeArrayGroup) and g.offsets is not None:
+            return precise.array_slots(g.steps)
+        if isinstance(g, GeneratorGroup) and g.precise:
+            return precise.poisson_slots(g.params["lam"])
+        return 1
+
+    def _empty_history(self, gi, slots):
+        shape = (self.ring_len, self.groups[gi].size, slots)
+        return (jnp.full(shape, jnp.nan, self.dtype), jnp.zeros(shape, self.dtype))
+
+    def _fit_history(self):
+        """Widen the senders' histories if their spikes per step grew since the last run."""
+        for gi, (off, mult) in self._carry["history"].items():
+            grow = self._slots(gi) - off.shape[2]
+            if grow > 0:
+                pad = ((0, 0), (0, 0), (0, grow))
+                self._carry["history"][gi] = (jnp.pad(off, pad, constant_values=jnp.nan),
+                                              jnp.pad(mult, pad))
 
     def _initial_synapse_state(self, index):
         syn = self.synapses[index]
@@ -377,6 +437,9 @@ class Network:
         generators = {gi: {k: jnp.asarray(v, self.dtype) for k, v in g.params.items()}
                       for gi, g in enumerate(self.groups) if isinstance(g, GeneratorGroup)}
         return {"blocks": blocks, "indices": indices, "generators": generators,
+                "gap": gap.arguments(self.gap_junctions, self.dtype),
+                "precise": [precise.input_weights(inp, self.synapses, self.dtype)
+                            for inp in self._precise_inputs],
                 "plastic": plastic, "plastic_structure": {
                     i: tuple(jnp.asarray(a, jnp.int32) for a in (
                         self.synapses[i].pre_idx, self.synapses[i].post_idx,
@@ -392,9 +455,13 @@ class Network:
         structure = [(args["indices"][bi], b.indptr) for bi, b in enumerate(blocks)]
         # probes of every cell of a group in order need no gather
         whole = [np.array_equal(p.indices, np.arange(groups[p.group].size)) for p in probes]
-        synapses, plastic = self.synapses, self._plastic
+        synapses, plastic, gap_junctions = self.synapses, self._plastic, self.gap_junctions
         plastic_structure = args["plastic_structure"]
         synapse_key = jax.random.fold_in(base_key, 1 << 20)
+        offset_key = jax.random.fold_in(base_key, 1 << 21)
+        precise_inputs = self._precise_inputs
+        precise_groups = {gi: self._slots(gi) for gi in range(len(groups))
+                          if self._is_precise(gi)}
 
         def deliver(ring, m):
             """Hand over what arrives at the end of step ``m``; clear those slots."""
@@ -444,32 +511,75 @@ class Network:
             counts, state = groups[gi].generate(key, t, args["generators"][gi], state)
             return counts.astype(dtype), state
 
+        def deliver_precise(history, m):
+            """Hand the precise targets the events of step ``m`` with their offsets."""
+            for k, inp in enumerate(precise_inputs):
+                off, w = precise.gather_events(history[inp.pre], inp, args["precise"][k], m,
+                                               ring_len)
+                groups[inp.post].model.add_precise_input(f"synapses:{inp.pre}", off, w)
+
+        def remember(history, spikes, offsets, m):
+            """Step ``m``'s spikes into the histories of the senders to precise targets."""
+            history = dict(history)
+            for gi, (off, mult) in history.items():
+                entry = precise.history_entry(spikes[gi], offsets.get(gi), off.shape[2], dtype)
+                history[gi] = (off.at[m % ring_len].set(entry[0]),
+                               mult.at[m % ring_len].set(entry[1]))
+            return history
+
         def step(carry, x):
             m = x["step"]
             ring = deliver(carry["ring"], m)
+            deliver_precise(carry["history"], m)
             gen_states = dict(carry["generators"])
-            spikes = {}
+            spikes, offsets, overflow = {}, {}, carry["overflow"]
+            # gap currents from every V at the end of the last step, into this step's I_stim
+            # (update replaces I_stim at its end: nothing carries over)
+            gap.add_gap_currents(gap_junctions, args["gap"], groups, dtype)
             for gi, g in enumerate(groups):
                 if isinstance(g, NeuronGroup):
                     spikes[gi] = g.model.update(x["current"].get(gi, 0.0)).reshape(-1)
+                    if gi in precise_groups:
+                        offsets[gi] = g.model.recordable("spike_offset").reshape(-1, 1)
                 elif isinstance(g, SpikeArrayGroup):
                     spikes[gi] = x["source"][gi]
+                    if gi in precise_groups:
+                        offsets[gi] = x["source_offsets"][gi]
                 else:
                     spikes[gi], gen_states[gi] = generate(gi, m, gen_states[gi])
+                    if gi in precise_groups:
+                        key = jax.random.fold_in(jax.random.fold_in(offset_key, gi), m)
+                        offsets[gi], more = precise.poisson_offsets(
+                            key, spikes[gi], precise_groups[gi], dt, dtype)
+                        overflow = overflow | more
             ring = send(dict(ring), spikes, m)
             ring, plastic_states = send_plastic(ring, carry["plastic"], spikes, m)
-            carry = {"ring": ring, "generators": gen_states, "plastic": plastic_states}
+            carry = {"ring": ring, "generators": gen_states, "plastic": plastic_states,
+                     "history": remember(carry["history"], spikes, offsets, m),
+                     "overflow": overflow}
             rec = []
             for p, every in zip(probes, whole):
-                if p.variable == "spikes":
-                    value = spikes[p.group]
+                if p.variable == "spikes" and p.group in precise_groups:
+                    value = offsets[p.group]        # (n, slots): the spike times
+                elif p.variable == "spikes":
+                    value = spikes[p.group] > 0
                 else:
                     value = groups[p.group].model.recordable(p.variable).reshape(-1)
                 value = value if every else value[p.indices]
-                rec.append(value > 0 if p.variable == "spikes" else value.astype(dtype))
+                rec.append(value if p.variable == "spikes" else value.astype(dtype))
             return carry, rec
 
         return step
+
+    def _probe_buffer(self, probe, length):
+        """Where a chunk's records of ``probe`` go: spikes as booleans, or for a precise
+        group as their offsets (NaN: none); signals in the network's dtype."""
+        shape = (length, len(probe.indices))
+        if probe.variable != "spikes":
+            return jnp.zeros(shape, self.dtype)
+        if self._is_precise(probe.group):
+            return jnp.full(shape + (self._slots(probe.group),), jnp.nan, self.dtype)
+        return jnp.zeros(shape, bool)
 
     def _compile(self):
         probes, dtype = self.probes, self.dtype
@@ -481,8 +591,7 @@ class Network:
             chunk costs only its own steps and reuses the same compiled function."""
             step = self._step_fn(args)
             length = xs["step"].shape[0]
-            buffers = [jnp.zeros((length, len(p.indices)),
-                                 bool if p.variable == "spikes" else dtype) for p in probes]
+            buffers = [self._probe_buffer(p, length) for p in probes]
 
             def body(loop):
                 i, carry, buffers = loop
@@ -506,6 +615,26 @@ class Network:
         np.add.at(out, (steps[now] - m0, cells[now]), 1.0)
         return out
 
+    def _source_offsets(self, gi, m0, n, length):
+        """(length, size, slots) offsets of a precise SpikeArrayGroup's spikes in steps
+        m0 .. m0+n-1, NaN in unused slots."""
+        g = self.groups[gi]
+        steps = np.concatenate([np.asarray(s, np.int64) for s in g.steps] or [np.zeros(0, int)])
+        offsets = np.concatenate([np.asarray(o, np.float64) for o in g.offsets]
+                                 or [np.zeros(0)])
+        cells = np.repeat(np.arange(g.size), [len(s) for s in g.steps])
+        now = (steps >= m0) & (steps < m0 + n)
+        steps, cells, offsets = steps[now], cells[now], offsets[now]
+        # slot of each spike: its rank among the spikes of the same (cell, step)
+        key = steps * g.size + cells
+        order = np.argsort(key, kind="stable")
+        first = np.searchsorted(key[order], key[order])
+        slot = np.empty_like(order)
+        slot[order] = np.arange(order.size) - first
+        out = np.full((length, g.size, self._slots(gi)), np.nan)
+        out[steps - m0, cells, slot] = offsets
+        return out
+
     def _chunk_len(self, n_steps):
         per_step = sum(len(p.indices) for p in self.probes) + sum(
             g.size for gi, g in enumerate(self.groups)
@@ -527,7 +656,10 @@ class Network:
         key = (tuple((p.group, p.variable, tuple(np.asarray(p.indices).tolist()))
                      for p in self.probes),
                tuple(g.model.signature() for g in self.groups
-                     if isinstance(g, NeuronGroup) and hasattr(g.model, "signature")))
+                     if isinstance(g, NeuronGroup) and hasattr(g.model, "signature")),
+               tuple(self._slots(gi) for gi in range(len(self.groups))
+                     if self._is_precise(gi)))
+        self._fit_history()
         args = self._arguments()
         done = 0
         # One chunk length for the whole run: the last chunk is padded with idle steps
@@ -547,6 +679,9 @@ class Network:
                         xs["current"][gi] = jnp.asarray(cur, self.dtype)
                 elif isinstance(g, SpikeArrayGroup):
                     xs["source"][gi] = jnp.asarray(self._source_spikes(gi, m0, n, length))
+                    if g.offsets is not None:
+                        xs.setdefault("source_offsets", {})[gi] = jnp.asarray(
+                            self._source_offsets(gi, m0, n, length), self.dtype)
             self._carry, rec = self._compiled[(key, length)](self._carry, args, xs,
                                                              jnp.asarray(n, jnp.int32))
             self.step += n
@@ -554,3 +689,9 @@ class Network:
             if on_chunk is not None:
                 on_chunk(m0, n, [np.asarray(r)[:n] for r in rec])
             self._check_finite()
+            if bool(self._carry["overflow"]):
+                raise RuntimeError(
+                    "A precise Poisson source emitted more spikes in one step than the "
+                    f"{max(self._slots(gi) for gi in range(len(self.groups)) if self._is_precise(gi))} "
+                    "the engine keeps room for (a chance below 1e-20 per cell and step); "
+                    "their times are not representable. Please report this.")

@@ -9,6 +9,8 @@ many for many ordinary values (t_ref = 2.47 at dt = 0.01 is 247 steps in NEST, w
 
 import math
 
+import numpy as np
+
 TICS_PER_MS = 1000.0
 
 
@@ -39,3 +41,21 @@ def ms_to_steps_ceil(t_ms: float, dt_ms: float, tics_per_ms: float = TICS_PER_MS
 def ms_to_steps_round(t_ms: float, dt_ms: float) -> int:
     """Nearest whole number of steps (NEST's ``delay_ms_to_steps``: ``t · (1/dt)``, half up)."""
     return int(math.floor(t_ms * (1.0 / dt_ms) + 0.5))
+
+
+def precise_stamp(t_ms: float, dt_ms: float, tics_per_ms: float = TICS_PER_MS):
+    """A spike time off the grid as NEST stamps it: ``(steps, offset)`` with ``steps`` the
+    first grid point at or after ``t`` (``Time::ms_stamp``: tics truncated to a whole step,
+    one step more if that lies before ``t``) and ``offset = steps·dt − t`` in ``[0, dt)``,
+    set to 0 when it is below rounding (``spike_generator`` with ``precise_times``)."""
+    tps = tics_per_step(dt_ms, tics_per_ms)
+    tics = int(t_ms * tics_per_ms)
+    steps = (tics - tics % tps) // tps
+    if steps * (tps / tics_per_ms) < t_ms:
+        steps += 1
+    stamp = steps * dt_ms
+    offset = stamp - t_ms
+    eps, tiny = np.finfo(np.float64).eps, np.finfo(np.float64).tiny
+    if abs(offset) < 2.0 * eps * abs(stamp + t_ms) or abs(offset) < tiny:
+        offset = 0.0
+    return steps, max(offset, 0.0)

@@ -27,7 +27,7 @@ import numpy as np
 from pyNN.standardmodels import build_translations, cells
 
 from ..models.iaf import (iaf_cond_alpha, iaf_cond_exp, iaf_cond_exp_sfa_rr, iaf_psc_alpha,
-                          iaf_psc_delta, iaf_psc_exp)
+                          iaf_psc_delta, iaf_psc_delta_ps, iaf_psc_exp, iaf_psc_exp_ps)
 from .base import ModelCellType
 
 __all__ = ["IF_curr_alpha", "IF_curr_exp", "IF_curr_delta", "IF_cond_alpha", "IF_cond_exp",
@@ -100,9 +100,13 @@ class IF_curr_alpha(_IAFCellType, cells.IF_curr_alpha):
 class IF_curr_exp(_IAFCellType, cells.IF_curr_exp):
     __doc__ = cells.IF_curr_exp.__doc__ + """
     Simulated by :class:`pynn_brainpy.models.iaf_psc_exp.iaf_psc_exp` (NEST's
-    ``iaf_psc_exp``). Recordables: spikes, v (mV), isyn_exc, isyn_inh (nA).
+    ``iaf_psc_exp``); with ``spike_precision="off_grid"`` by
+    :class:`pynn_brainpy.models.iaf_psc_exp_ps.iaf_psc_exp_ps` (NEST's ``iaf_psc_exp_ps``:
+    input and output spikes at their exact times, weights routed by their sign).
+    Recordables: spikes, v (mV), isyn_exc, isyn_inh (nA).
     """
     model = iaf_psc_exp
+    precise_model = iaf_psc_exp_ps     # spike_precision="off_grid", as pyNN.nest
     translations = build_translations(*_CURR_TRANSLATIONS, ("tau_syn_E", "tau_syn_ex"),
                                       ("tau_syn_I", "tau_syn_in"))
     recordable_map = dict(_CURR_RECORDABLES)
@@ -112,10 +116,13 @@ class IF_curr_exp(_IAFCellType, cells.IF_curr_exp):
 class IF_curr_delta(_IAFCellType, cells.IF_curr_delta):
     __doc__ = cells.IF_curr_delta.__doc__ + """
     Simulated by :class:`pynn_brainpy.models.iaf_psc_delta.iaf_psc_delta` (NEST's
-    ``iaf_psc_delta``, input during the refractory period discarded). Weights are the jump of
-    the membrane potential in mV (negative for inhibition). Recordables: spikes, v (mV).
+    ``iaf_psc_delta``, input during the refractory period discarded); with
+    ``spike_precision="off_grid"`` by :class:`pynn_brainpy.models.iaf_psc_delta_ps.
+    iaf_psc_delta_ps` (NEST's ``iaf_psc_delta_ps``). Weights are the jump of the membrane
+    potential in mV (negative for inhibition). Recordables: spikes, v (mV).
     """
     model = iaf_psc_delta
+    precise_model = iaf_psc_delta_ps   # spike_precision="off_grid", as pyNN.nest
     weight_scale = 1.0       # mV
     translations = build_translations(*_CURR_TRANSLATIONS)
     recordable_map = {"v": ("V_m", 1.0, "mV")}

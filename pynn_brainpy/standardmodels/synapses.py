@@ -204,13 +204,49 @@ class MultiQuantalSynapse(_Checked, synapses.MultiQuantalSynapse):
                                           values["n"], n=np.size(values["U"]))
 
 
-class ElectricalSynapse(synapses.ElectricalSynapse):
-    __doc__ = synapses.ElectricalSynapse.__doc__
+class ElectricalSynapse(_Checked, synapses.ElectricalSynapse):
+    """A gap junction of fixed conductance ``weight`` (µS, >= 0) between the two cells of
+    every connection, in both directions and without delay:
+
+        I_post = g·(V_pre − V_post),        I_pre = g·(V_post − V_pre) = −I_post
+
+    (nA for g in µS and V in mV), added to the cells' input currents and summed over all their
+    junctions. A connection i→j is one junction; a connection j→i as well is a second one
+    (``AllToAllConnector`` within a population couples each pair twice).
+
+    pynn_brainpy: explicit coupling, as NEST's ``gap_junction`` without waveform relaxation
+    (``use_wfr=False``): at the start of each step the current is computed from the
+    voltages at the end of the previous step and held over the step
+    (:mod:`pynn_brainpy.engine.gap_junctions`; first order in dt, accurate while
+    dt·G/C ≪ 1 for a cell's summed junction conductance G). Both sides must be neuron
+    populations (not spike sources). ``receptor_type`` does not apply: any receptor type of
+    the target (PyNN's default guess included) is accepted and ignored. There is no delay.
+    """
+    translations = build_translations(("weight", "weight"))
+    checks = {"weight": _NON_NEGATIVE}
+    #: the projection makes gap junctions, not spike-transmitting synapses
+    gap_junction = True
 
     def __init__(self, **parameters):
-        raise NotImplementedError(
-            "pynn_brainpy does not support ElectricalSynapse (gap junctions) yet: they need "
-            "a continuous current between the two cells, not spike transmission.")
+        self._require_known(parameters)
+        super().__init__(**parameters)
+        self._check_parameter_space(self.parameter_space)
+
+    def _require_known(self, names):
+        """PyNN's error for a parameter it does not have (``delay``: PyNN's schema of every
+        standard synapse type lists it, and its translation would fail with a KeyError)."""
+        for name in names:
+            if name not in self.translations:
+                raise errors.NonExistentParameterError(
+                    name, self.__class__.__name__, list(self.translations))
+
+    def translate(self, parameters, copy=True):
+        self._require_known(parameters.keys())
+        return super().translate(parameters, copy=copy)
+
+    def get_native_names(self, *names):
+        self._require_known(names)
+        return super().get_native_names(*names)
 
 
 # ------------------------------------------------------------------ STDP

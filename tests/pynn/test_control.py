@@ -30,13 +30,16 @@ def test_setup_keywords_and_state_queries():
     sim.Projection(p, p, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.01, delay=0.3),
                    receptor_type="excitatory")
     assert sim.get_min_delay() == pytest.approx(0.3)
-    with pytest.raises(NotImplementedError, match="spike_precision"):
-        sim.setup(spike_precision="off_grid")
+    with pytest.raises(ValueError, match="spike_precision"):
+        sim.setup(spike_precision="exact")
+    sim.setup(spike_precision="off_grid")
+    assert sim.simulator.state.spike_precision == "off_grid"
     sim.setup(timestep=0.1, min_delay=0.5, max_delay="auto", precision="float32")
     assert sim.get_min_delay() == 0.5 and sim.get_max_delay() == 10.0
     assert sim.simulator.state.precision == "float32"
     sim.setup()                                                # PyNN's defaults
     assert sim.get_time_step() == 0.1 and sim.simulator.state.precision == "float64"
+    assert sim.simulator.state.spike_precision == "on_grid"
 
 
 @pytest.mark.parametrize("kwargs", [{"precision": "float16"}, {"timestep": -0.1},

@@ -202,8 +202,9 @@ def test_unsupported_combinations():
                           dendritic_delay_fraction=0.5)
     with pytest.raises(errors.NoModelAvailableError):
         sim.STDPMechanism(sim.Vogels2011Rule(), sim.MultiplicativeWeightDependence())
-    with pytest.raises(NotImplementedError, match="gap junction"):
-        sim.ElectricalSynapse(weight=0.1)
+    # ElectricalSynapse is supported (tests/pynn/test_electrical_synapse.py); it has no delay
+    with pytest.raises(errors.NonExistentParameterError, match="delay"):
+        sim.ElectricalSynapse(weight=0.1, delay=1.0)
 
 
 def test_vogels2011_weights_grow_with_coincident_spikes():
