@@ -8,8 +8,9 @@ Timing is NEST's (spec §6, §8). Step ``m`` covers ``(m·dt, (m+1)·dt]``; a sp
 delta input at the end of step ``m + D``. A spike source fires in step ``m`` for a spike time
 ``(m+1)·dt``.
 
-Delivery is event-driven, one sparse product per sending group and step whatever the number
-of target groups, input labels and distinct delays: the sender's CSR matrix has one block of
+Delivery is event-driven, one sparse product per step whatever the number of sending and
+target groups, input labels and distinct delays: the rows of one CSR matrix are the cells of
+every sending group, one group after the other, and it has one block of
 ``n_delays · n_post`` columns per Synapses record (column ``k·n_post + j`` of a block is
 target ``j`` over the record's ``k``-th delay ``D_k``), so the spikes of step ``m`` times the
 matrix give, for every target and delay at once, what arrives at the end of step
@@ -194,12 +195,15 @@ class _Target:
 
 @dataclass
 class _Block:
-    """The static Synapses records of one sending group as one CSR matrix (n_pre, n_cols):
-    one sparse product per sender and step, whatever the number of targets and delays.
+    """The static Synapses records of all sending groups as one CSR matrix (n_rows, n_cols):
+    the rows are the senders' cells one group after the other (in the order of ``senders``),
+    so a step makes one sparse product whatever the number of senders,
+    targets and delays (each product is a call into brainevent's kernel, whose fixed cost
+    is tens of µs on the CPU).
 
     ``order`` maps CSR entries to positions in the members' concatenated connection arrays,
     so new weights can be put in without rebuilding."""
-    pre: int
+    senders: List[int]
     targets: List[_Target]
     order: np.ndarray
     indices: np.ndarray
@@ -297,30 +301,32 @@ class Network:
 
     # ------------------------------------------------------------------ building
     def _build_blocks(self) -> List[_Block]:
-        blocks = []
         static = [i for i, syn in enumerate(self.synapses)
                   if syn.dynamics is None and syn.post not in self._precise_posts]
-        for pre in sorted({self.synapses[i].pre for i in static}):
-            targets, pre_idx, columns, offset = [], [], [], 0
-            for i in (i for i in static if self.synapses[i].pre == pre):
-                syn = self.synapses[i]
-                n_post = self.groups[syn.post].size
-                delay = np.asarray(syn.delay, np.int64)
-                if delay.size and delay.min() < 1:
-                    raise ValueError("Synaptic delays must be at least one time step.")
-                delays, k = np.unique(delay, return_inverse=True)
-                targets.append(_Target(i, syn.post, syn.label, delays, offset, n_post))
-                pre_idx.append(np.asarray(syn.pre_idx, np.int64))
-                columns.append(offset + k.reshape(-1) * n_post + np.asarray(syn.post_idx,
-                                                                             np.int64))
-                offset += len(delays) * n_post
-            pre_idx, columns = np.concatenate(pre_idx), np.concatenate(columns)
-            order = np.lexsort((columns, pre_idx))
-            counts = np.bincount(pre_idx, minlength=self.groups[pre].size)
-            indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-            blocks.append(_Block(pre, targets, order, columns[order].astype(np.int32),
-                                 indptr, offset))
-        return blocks
+        if not static:
+            return []
+        senders = sorted({self.synapses[i].pre for i in static})
+        sizes = [self.groups[g].size for g in senders]
+        row_offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        first_row = dict(zip(senders, row_offsets))
+        targets, rows, columns, offset = [], [], [], 0
+        for i in static:
+            syn = self.synapses[i]
+            n_post = self.groups[syn.post].size
+            delay = np.asarray(syn.delay, np.int64)
+            if delay.size and delay.min() < 1:
+                raise ValueError("Synaptic delays must be at least one time step.")
+            delays, k = np.unique(delay, return_inverse=True)
+            targets.append(_Target(i, syn.post, syn.label, delays, offset, n_post))
+            rows.append(first_row[syn.pre] + np.asarray(syn.pre_idx, np.int64))
+            columns.append(offset + k.reshape(-1) * n_post + np.asarray(syn.post_idx, np.int64))
+            offset += len(delays) * n_post
+        rows, columns = np.concatenate(rows), np.concatenate(columns)
+        order = np.lexsort((columns, rows))
+        counts = np.bincount(rows, minlength=int(sum(sizes)))
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        return [_Block(senders, targets, order,
+                       columns[order].astype(np.int32), indptr, offset)]
 
     def set_weights(self, index: int, weight: np.ndarray):
         """New weights for Synapses ``index`` (same connections); no recompilation."""
@@ -489,13 +495,13 @@ class Network:
             return ring, states
 
         def send(ring, spikes, m):
-            """Spikes of step ``m`` into the target buffers, one sparse product per sender."""
+            """Spikes of step ``m`` into the target buffers: one sparse product."""
             for bi, (b, (indices, indptr)) in enumerate(zip(blocks, structure)):
                 csr = brainevent.CSR((args["blocks"][bi], indices, indptr),
-                                     shape=(groups[b.pre].size, b.n_cols))
-                sent = spikes[b.pre]
-                if isinstance(groups[b.pre], NeuronGroup):     # at most one spike per step
-                    arrived = brainevent.BinaryArray(sent > 0) @ csr
+                                     shape=(indptr.size - 1, b.n_cols))
+                sent = jnp.concatenate([spikes[g].astype(dtype) for g in b.senders])
+                if all(isinstance(groups[g], NeuronGroup) for g in b.senders):
+                    arrived = brainevent.BinaryArray(sent > 0) @ csr   # one spike per step
                 else:                                          # sources may repeat a step
                     arrived = _multiplicity_product(sent, csr)
                 for t in b.targets:
