@@ -697,7 +697,7 @@ class Network:
             self._check_finite()
             if bool(self._carry["overflow"]):
                 raise RuntimeError(
-                    "A precise Poisson source emitted more spikes in one step than the "
-                    f"{max(self._slots(gi) for gi in range(len(self.groups)) if self._is_precise(gi))} "
-                    "the engine keeps room for (a chance below 1e-20 per cell and step); "
-                    "their times are not representable. Please report this.")
+                    "A precise Poisson source emitted more spikes in one step than the engine "
+                    "keeps room for (it sizes the room so that this has a probability below "
+                    f"{precise.POISSON_TAIL:g} per cell and step); the run stopped rather than "
+                    "drop spike times.")

@@ -173,3 +173,16 @@ def test_precise_target_refuses_plastic_synapses():
                    sim.TsodyksMarkramSynapse(weight=0.5, delay=1.0))
     with pytest.raises(NotImplementedError, match="precise"):
         sim.run(5.0)
+
+
+def test_more_poisson_spikes_than_slots_stop_the_run(monkeypatch):
+    """The engine keeps room for so many spikes per step that overflowing is practically
+    impossible; if it happens anyway the run stops with an error, keeping what was recorded."""
+    from pynn_brainpy.engine import precise
+    monkeypatch.setattr(precise, "poisson_slots", lambda lam: 1)
+    sim.setup(timestep=DT, spike_precision="off_grid")
+    p = sim.Population(5, sim.SpikeSourcePoisson(rate=5000.0))      # 0.5 spikes per step
+    p.record("spikes")
+    with pytest.raises(RuntimeError, match="precise Poisson source"):
+        sim.run(100.0)
+    assert sum(st.size for st in p.get_data().segments[0].spiketrains) > 100
