@@ -25,6 +25,10 @@ and a value at ``t = 0`` is loaded into the model before the first step.
 Gap junctions (:mod:`.gap_junctions`) add, at the start of every step, a current computed
 from the coupled cells' voltages at the end of the previous step (explicit coupling).
 
+Spikes off the grid (:mod:`.precise`): groups may hand over, with their spike counts, the
+offsets of the spikes inside the step; models with precise spike times receive their input
+as events with offsets, gathered from the senders' recent history instead of the ring buffers.
+
 Values that may change between runs (weights, Poisson rates, model constants held in
 ``LongTermState`` s, currents, source spikes) are arguments of the compiled chunk function, so
 changing them does not recompile. A chunk has a fixed length (a power of two up to
