@@ -592,7 +592,7 @@ class Network:
         return jnp.zeros(shape, bool)
 
     def _compile(self):
-        probes, dtype = self.probes, self.dtype
+        probes = self.probes
 
         @brainstate.transform.jit
         def run_chunk(carry, args, xs, n):

@@ -44,7 +44,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["advance", "rkf45_trial", "control"]
+__all__ = ["advance", "advance_with_events", "rkf45_trial", "control", "adjust", "ratio_yp"]
 
 # Butcher tableau as GSL writes it (rkf45.c); the fifth-order weights are GSL's fractions
 # over 7618050, which round differently from 16/135 etc.
@@ -132,14 +132,20 @@ _GROW_5 = 3.0e-5
 
 
 def control(err, h_try, eps_abs, whole=None):
-    """GSL's standard control: returns ``(decrease, h_suggested)`` per neuron.
+    """GSL's standard control (``a_y = 1, a_dydt = 0``): returns ``(decrease,
+    h_suggested)`` per neuron (see :func:`adjust`)."""
+    return adjust(_max_ratio(err, eps_abs), h_try, whole)
+
+
+def adjust(rmax, h_try, whole=None):
+    """GSL's ``std_control_hadjust`` from the error ratio ``rmax``: ``(decrease,
+    h_suggested)`` per neuron.
 
     ``whole`` (optional mask): trials that covered a whole simulation step. Where such a
     trial would grow the step, the suggestion is any ``H >= h_try`` as far as the
     integration is concerned (the next step's first trial is cut to ``h`` either way, and
     what follows depends on that length only), so it is ``5·h_try`` without GSL's ``pow``;
     the ``pow`` is skipped altogether when no neuron needs it."""
-    rmax = _max_ratio(err, eps_abs)
     dec = rmax > 1.1
     inc = rmax < 0.5
     grow_any = inc if whole is None else inc & ~whole
@@ -278,3 +284,71 @@ def advance(rhs: Callable, y, H, h, eps_abs=1e-3, max_trials=10_000, params=None
         return s.y, s.H, s.t < t_end
 
     return lax.cond(quiet, fast, full, None)
+
+
+# ------------------------------------------------------------------ with events in the step
+def ratio_yp(eps_abs, eps_rel) -> Callable:
+    """GSL's standard control with ``a_y = 0, a_dydt = 1`` (``gsl_odeiv_control_yp_new``):
+    ``r = max_i |e_i| / (eps_rel·(0·|y_i| + 1·|h·y'_i|) + eps_abs)`` with ``y'`` at the new
+    point; NaN components skipped, at least DBL_MIN. Returns ``fn(y_new, dydt_new, err, h)``.
+    """
+    def ratio(y_new, dydt, err, h):
+        leaves = zip(jax.tree_util.tree_leaves(y_new), jax.tree_util.tree_leaves(dydt),
+                     jax.tree_util.tree_leaves(err))
+        rmax = None
+        for y, yp, e in leaves:
+            D0 = eps_rel * (0.0 * jnp.abs(y) + 1.0 * jnp.abs(h * yp)) + eps_abs
+            r = jnp.abs(e) / jnp.abs(D0)
+            if rmax is None:
+                rmax = jnp.full(r.shape, jnp.finfo(r.dtype).tiny, r.dtype)
+            rmax = jnp.fmax(rmax, r)
+        return rmax
+    return ratio
+
+
+class _EventLoop(NamedTuple):
+    t: jax.Array
+    y: tuple
+    H: jax.Array
+    aux: object
+    trials: jax.Array
+
+
+def advance_with_events(rhs_of: Callable, ratio: Callable, on_substep: Callable, y, H, aux,
+                        h, max_trials: int = 100_000):
+    """NEST's ``while (t < h) { gsl_odeiv_evolve_apply(...); <event check> }`` for every
+    neuron at once, with an event check after each accepted sub-step.
+
+    ``rhs_of(aux)`` gives the right-hand side ``rhs(y)`` for the current per-neuron ``aux``
+    (e.g. the refractory counter, which an event may change mid-step); ``ratio(y_new,
+    rhs(y_new), err, h_try)`` is the control's error ratio; ``on_substep(y, aux, mask)``
+    applies the event check to the neurons in ``mask`` (those whose trial was accepted) and
+    returns ``(y, aux)``. Sub-step sizes ``H`` are carried per neuron as in NEST. Returns
+    ``(y, H, aux, stalled)``.
+    """
+    t_end = jnp.asarray(h, H.dtype)
+
+    def running(s):
+        return (s.t < t_end) & (s.trials < max_trials)
+
+    def body(s):
+        active = running(s)
+        remaining = t_end - s.t
+        final = s.H > remaining
+        h_try = jnp.where(final, remaining, s.H)
+        rhs = rhs_of(s.aux)
+        y_new, err = rkf45_trial(rhs, s.y, rhs(s.y), h_try)
+        dec, h_sugg = adjust(ratio(y_new, rhs(y_new), err, h_try), h_try,
+                             whole=final & (s.t == 0))
+        t_after = jnp.where(final, t_end, s.t + h_try)
+        reject = dec & (h_sugg < h_try) & (t_after + h_sugg != t_after)
+        h_next = jnp.where(dec & ~reject, h_try, h_sugg)
+        take = active & ~reject
+        y = tuple(jnp.where(take, a, b) for a, b in zip(y_new, s.y))
+        y, aux = on_substep(y, s.aux, take)
+        return _EventLoop(jnp.where(take, t_after, s.t), y, jnp.where(active, h_next, s.H), aux,
+                     s.trials + active.astype(s.trials.dtype))
+
+    s0 = _EventLoop(jnp.zeros_like(H), tuple(y), H, aux, jnp.zeros(H.shape, jnp.int32))
+    s = lax.while_loop(lambda s: jnp.any(running(s)), body, s0)
+    return s.y, s.H, s.aux, s.t < t_end

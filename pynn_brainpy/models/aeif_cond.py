@@ -21,8 +21,8 @@ models (``gsl_odeiv_control_yp_new(tol, tol)``: per component the admissible err
 ``tol + tol·|h·y'|`` with ``y'`` evaluated at the end of the trial), the sub-step size carried
 from step to step (initially ``min(0.01 ms, dt)``). Unlike the other GSL models, NEST checks
 for spikes after *every accepted sub-step*, inside the integration loop:
-:func:`evolve_with_events` reproduces that loop (the generic :func:`rkf45.advance` only stops
-at the end of the step).
+:func:`~pynn_brainpy.engine.rkf45.advance_with_events` reproduces that loop (the generic
+:func:`~pynn_brainpy.engine.rkf45.advance` only stops at the end of the step).
 
 Per-step order (step ``m`` covers ``(m·h, (m+1)·h]``):
 
@@ -58,20 +58,18 @@ with one scalar per parameter (``izhikevich``, ``hh_cond_exp_traub``, ``gif_cond
 """
 
 import math
-from typing import Callable, Dict, NamedTuple, Optional
+from typing import Dict, Optional
 
 import brainstate
 import jax
 import jax.numpy as jnp
 import numpy as np
 import saiunit as u
-from jax import lax
 
 from ..engine import rkf45
 from ._base import InputDynamics, device_constants, dt_ms, magnitude, refractory_counts
 
-__all__ = ["aeif_cond_alpha", "aeif_cond_exp", "ScalarModel", "evolve_with_events",
-           "ratio_yp"]
+__all__ = ["aeif_cond_alpha", "aeif_cond_exp", "ScalarModel"]
 
 
 # ====================================================================== shared plumbing
@@ -278,78 +276,6 @@ class ScalarModel(InputDynamics):
                 "integration; very large weights or currents?).")
 
 
-# ====================================================================== GSL evolve loop
-def ratio_yp(eps_abs, eps_rel) -> Callable:
-    """GSL's standard control with ``a_y = 0, a_dydt = 1`` (``gsl_odeiv_control_yp_new``):
-    ``r = max_i |e_i| / (eps_rel·(0·|y_i| + 1·|h·y'_i|) + eps_abs)`` with ``y'`` at the new
-    point; NaN components skipped, at least DBL_MIN. Returns ``fn(y_new, dydt_new, err, h)``.
-    """
-    def ratio(y_new, dydt, err, h):
-        leaves = zip(jax.tree_util.tree_leaves(y_new), jax.tree_util.tree_leaves(dydt),
-                     jax.tree_util.tree_leaves(err))
-        rmax = None
-        for y, yp, e in leaves:
-            D0 = eps_rel * (0.0 * jnp.abs(y) + 1.0 * jnp.abs(h * yp)) + eps_abs
-            r = jnp.abs(e) / jnp.abs(D0)
-            if rmax is None:
-                rmax = jnp.full(r.shape, jnp.finfo(r.dtype).tiny, r.dtype)
-            rmax = jnp.fmax(rmax, r)
-        return rmax
-    return ratio
-
-
-class _Loop(NamedTuple):
-    t: jax.Array
-    y: tuple
-    H: jax.Array
-    aux: object
-    trials: jax.Array
-
-
-def evolve_with_events(rhs_of: Callable, ratio: Callable, on_substep: Callable, y, H, aux,
-                       h, max_trials: int = 100_000):
-    """NEST's ``while (t < h) { gsl_odeiv_evolve_apply(...); <event check> }`` for every
-    neuron at once, with an event check after each accepted sub-step.
-
-    ``rhs_of(aux)`` gives the right-hand side ``rhs(y)`` for the current per-neuron ``aux``
-    (e.g. the refractory counter, which an event may change mid-step); ``ratio(y_new,
-    rhs(y_new), err, h_try)`` is the control's error ratio; ``on_substep(y, aux, mask)``
-    applies the event check to the neurons in ``mask`` (those whose trial was accepted) and
-    returns ``(y, aux)``. Sub-step sizes ``H`` are carried per neuron as in NEST. Returns
-    ``(y, H, aux, stalled)``.
-    """
-    t_end = jnp.asarray(h, H.dtype)
-
-    def running(s):
-        return (s.t < t_end) & (s.trials < max_trials)
-
-    def body(s):
-        active = running(s)
-        remaining = t_end - s.t
-        final = s.H > remaining
-        h_try = jnp.where(final, remaining, s.H)
-        rhs = rhs_of(s.aux)
-        y_new, err = rkf45.rkf45_trial(rhs, s.y, rhs(s.y), h_try)
-        rmax = ratio(y_new, rhs(y_new), err, h_try)
-        dec = rmax > 1.1
-        inc = rmax < 0.5
-        r_dec = jnp.maximum(0.9 / jnp.power(rmax, 1.0 / 5.0), 0.2)
-        r_inc = jnp.maximum(jnp.minimum(0.9 / jnp.power(rmax, 1.0 / 6.0), 5.0), 1.0)
-        h_sugg = jnp.where(dec, r_dec * h_try, jnp.where(inc, r_inc * h_try, h_try))
-        t_after = jnp.where(final, t_end, s.t + h_try)
-        reject = dec & (h_sugg < h_try) & (t_after + h_sugg != t_after)
-        h_next = jnp.where(dec & ~reject, h_try, h_sugg)
-        take = active & ~reject
-        y = tuple(jnp.where(take, a, b) for a, b in zip(y_new, s.y))
-        y, aux = on_substep(y, s.aux, take)
-        return _Loop(jnp.where(take, t_after, s.t), y, jnp.where(active, h_next, s.H), aux,
-                     s.trials + active.astype(s.trials.dtype))
-
-    s0 = _Loop(jnp.zeros_like(H), tuple(y), H, aux, jnp.zeros(H.shape, jnp.int32))
-    s = lax.while_loop(lambda s: jnp.any(running(s)), body, s0)
-    return s.y, s.H, s.aux, s.t < t_end
-
-
 # ====================================================================== aeif_cond_*
 _AEIF_DEFAULTS = {
     "V_peak": 0.0, "V_reset": -60.0, "t_ref": 0.0, "g_L": 30.0, "C_m": 281.0, "E_ex": 0.0,
@@ -510,8 +436,8 @@ class _AEIFCond(ScalarModel):
             return (V,) + tuple(y[1:-1]) + (w,), (r, count + spike.astype(jnp.int32))
 
         aux0 = (row("r"), jnp.zeros((n,), jnp.int32))
-        y, H, (r, count), stalled = evolve_with_events(
-            rhs_of, ratio_yp(c["tol"], c["tol"]), on_substep, y0, row("H"), aux0, self.dt)
+        y, H, (r, count), stalled = rkf45.advance_with_events(
+            rhs_of, rkf45.ratio_yp(c["tol"], c["tol"]), on_substep, y0, row("H"), aux0, self.dt)
         y = dict(zip(names, y))
         y["V"] = jnp.where(stalled, jnp.nan, y["V"])
         # 2. refractory countdown

@@ -79,7 +79,8 @@ import numpy as np
 import saiunit as u
 
 from ._base import refractory_counts
-from .aeif_cond import ScalarModel, evolve_with_events, ratio_yp
+from ..engine import rkf45
+from .aeif_cond import ScalarModel
 from ._base import host_exp
 from .iaf_propagator import propagator_exp
 
@@ -478,8 +479,8 @@ class aeif_cond_beta_multisynapse(_MultiSynapse):
             return (V, w) + tuple(y[2:]), (r, count + spike.astype(jnp.int32))
 
         aux0 = (row("r"), jnp.zeros((n,), jnp.int32))
-        y, H, (r, count), stalled = evolve_with_events(
-            rhs_of, ratio_yp(c["tol"], c["tol"]), on_substep, y0, row("H"), aux0, self.dt)
+        y, H, (r, count), stalled = rkf45.advance_with_events(
+            rhs_of, rkf45.ratio_yp(c["tol"], c["tol"]), on_substep, y0, row("H"), aux0, self.dt)
         V = jnp.where(stalled, jnp.nan, y[0])
         dg = jnp.stack([y[2 + 2 * k] for k in range(K)])
         g = jnp.stack([y[3 + 2 * k] for k in range(K)])
