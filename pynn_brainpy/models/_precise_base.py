@@ -10,6 +10,7 @@ at the spike's offset: a *pseudo-event* that the model handles in time order wit
 """
 
 import brainstate
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -68,27 +69,63 @@ class PreciseIAFBase(IAFBase):
         weights (in the model's input unit)."""
         self._precise_inputs[key] = (offsets, weights)
 
-    def _sorted_events(self, n, dtype, leaves, last_offset):
-        """This step's events, earliest first (largest offset), NaN-padded at the end:
-        offsets, weights, whether each is the end of the refractory period, and their
-        number per neuron. ``leaves``: neurons whose refractory period ends in this step,
-        at ``last_offset``."""
+    def _events(self, n, dtype, leaves, last_offset):
+        """This step's events as (n, K) offsets (NaN: none), weights and whether each is the
+        end of the refractory period (``leaves``: neurons whose refractory period ends in
+        this step, at ``last_offset``), and whether each neuron has any event. Unsorted:
+        :meth:`_next_time` takes them in time order."""
         offs, ws = [], []
         for key in list(self._precise_inputs):
             o, w = self._precise_inputs.pop(key)
             offs.append(jnp.asarray(o, dtype).reshape(n, -1))
             ws.append(jnp.asarray(w, dtype).reshape(n, -1))
         for w in self._port_inputs(n):          # delta inputs: at the end of the step
-            offs.append(jnp.zeros((n, 1), dtype))
+            offs.append(jnp.where(w != 0, 0.0, jnp.nan).astype(dtype)[:, None])
             ws.append(w.reshape(n, 1))
         offs.append(jnp.where(leaves, last_offset, jnp.nan)[:, None])
         ws.append(jnp.zeros((n, 1), dtype))
         off, w = jnp.concatenate(offs, axis=1), jnp.concatenate(ws, axis=1)
         is_pseudo = jnp.zeros(off.shape, bool).at[:, -1].set(leaves)
-        w = jnp.where(jnp.isnan(off), 0.0, w)
-        order = jnp.argsort(jnp.where(jnp.isnan(off), jnp.inf, -off), axis=1, stable=True)
-        off, w, is_pseudo = (jnp.take_along_axis(a, order, axis=1) for a in (off, w, is_pseudo))
-        return off, w, is_pseudo, jnp.sum(~jnp.isnan(off), axis=1)
+        return off, jnp.where(jnp.isnan(off), 0.0, w), is_pseudo, jnp.any(~jnp.isnan(off), 1)
+
+    @staticmethod
+    def _next_time(off, w, is_pseudo):
+        """The earliest remaining events of each neuron (the largest offset) and everything
+        that happens then: ``(offset (NaN: none left), weights >= 0 summed, weights < 0
+        summed, whether the refractory period ends then, the remaining offsets)``. Events at
+        the same time act together (between them no time passes)."""
+        latest = jnp.max(jnp.where(jnp.isnan(off), -jnp.inf, off), axis=1)
+        has = latest > -jnp.inf
+        now = has[:, None] & (off == latest[:, None])
+        spike = now & ~is_pseudo
+        w_pos = jnp.sum(jnp.where(spike & (w >= 0), w, 0.0), axis=1)
+        w_neg = jnp.sum(jnp.where(spike & (w < 0), w, 0.0), axis=1)
+        ends = jnp.any(now & is_pseudo, axis=1)
+        return (jnp.where(has, latest, jnp.nan), w_pos, w_neg, ends,
+                jnp.where(now, jnp.nan, off))
+
+    @staticmethod
+    def _by_rows(active, fn, inputs, out):
+        """``out`` (a tuple of (n,) arrays) with its rows where ``active`` replaced by
+        ``fn(rows, valid)``: the rows of ``inputs`` (a pytree; leaves with a leading axis
+        of n are per-neuron, others shared) gathered in batches of a fixed size, so the
+        work follows the neurons that have events. ``valid`` marks the batch's real rows
+        (the padding repeats the last neuron; its results are dropped)."""
+        n = active.shape[0]
+        size = min(n, max(16, n // 8))
+        per_neuron = lambda a: jnp.ndim(a) >= 1 and a.shape[0] == n
+
+        def batch(carry):
+            todo, out = carry
+            idx = jnp.nonzero(todo, size=size, fill_value=n)[0]
+            valid = idx < n
+            rows = jax.tree_util.tree_map(
+                lambda a: a[jnp.minimum(idx, n - 1)] if per_neuron(a) else a, inputs)
+            result = fn(rows, valid)
+            out = tuple(o.at[idx].set(r, mode="drop") for o, r in zip(out, result))
+            return todo.at[idx].set(False, mode="drop"), out
+
+        return jax.lax.while_loop(lambda carry: jnp.any(carry[0]), batch, (active, out))[1]
 
     def _begin_step(self, n, dtype, h, theta, V, V_reset):
         """Steps 0–1 of every ``*_ps`` update: count the refractory period down, spike at

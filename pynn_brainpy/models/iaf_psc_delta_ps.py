@@ -77,6 +77,54 @@ class iaf_psc_delta_ps(PreciseIAFBase):
                 "tau_m": p["tau_m"], "R": p["tau_m"] / p["C_m"],
                 "expm1_m": host_expm1(-h / p["tau_m"])}
 
+    @staticmethod
+    def _drift_spike(c, U_inf, U, offset_end, active):
+        """Where the drift took ``U`` over threshold by the end of an interval that ends at
+        ``offset_end``: the crossing, exactly, as the spike's offset (NaN elsewhere)."""
+        cross = active & (U >= c["Theta"])
+        since = -c["tau_m"] * jnp.log((U_inf - U) / (U_inf - c["Theta"]))
+        return cross, jnp.where(cross, offset_end + since, jnp.nan)
+
+    def _through_events(self, c, U_inf, h, state, ev_off, ev_w, is_pseudo):
+        """Neurons with events, interval by interval to the end of the step; the events of
+        one moment are summed (as NEST does for this model). Returns ``(U, refractory, r,
+        spike_offset)``."""
+        def event(carry):
+            U, refractory, r, spike_offset, t, remaining = carry
+            off, w_pos, w_neg, ends, remaining = self._next_time(remaining, ev_w, is_pseudo)
+            active = ~jnp.isnan(off)
+            off = jnp.where(active, off, t)
+            w = w_pos + w_neg
+            # refractory: input is lost; at the end of the period the neuron takes the input
+            # of that moment (no drift before it: it was held at V_reset)
+            released = active & refractory & ends
+            # not refractory: drift to the event, a crossing on the way, then the jump
+            free = active & ~refractory
+            tau = jnp.where(free, t - off, 0.0)
+            expm1 = jnp.expm1(-tau / c["tau_m"])
+            U = jnp.where(free, -U_inf * expm1 + U * expm1 + U, U)
+            crossed, drift_off = self._drift_spike(c, U_inf, U, off, free)
+            takes = (free & ~crossed) | released
+            jumped = takes & (U + w >= c["Theta"])
+            U = jnp.where(takes, U + w, U)
+            fire = crossed | jumped
+            spike_offset = jnp.where(crossed, drift_off, jnp.where(jumped, off, spike_offset))
+            U = jnp.where(fire, c["V_reset"], U)
+            r = jnp.where(fire, c["ref_count"], r)
+            refractory = (refractory & ~released) | fire
+            return U, refractory, r, spike_offset, jnp.where(active, off, t), remaining
+
+        U, refractory, r, spike_offset, t, _ = jax.lax.while_loop(
+            lambda carry: jnp.any(~jnp.isnan(carry[5])), event,
+            state + (jnp.full(U_inf.shape, h), ev_off))
+        # the rest of the step after the last event
+        rest = ~refractory & (t > 0)
+        expm1 = jnp.expm1(-jnp.where(rest, t, 0.0) / c["tau_m"])
+        U = jnp.where(rest, -U_inf * expm1 + U * expm1 + U, U)
+        cross, off = self._drift_spike(c, U_inf, U, 0.0, rest)
+        return (jnp.where(cross, c["V_reset"], U), refractory | cross,
+                jnp.where(cross, c["ref_count"], r), jnp.where(cross, off, spike_offset))
+
     def update(self, x=0.0):
         """Advance one step with external current ``x`` (pA, acting on the next step)."""
         self._begin_update()
@@ -86,72 +134,24 @@ class iaf_psc_delta_ps(PreciseIAFBase):
         h = jnp.asarray(self.dt, dtype)
         U = self.V_state.value.reshape(n)
         U_inf = c["R"] * (self.I_stim.value.reshape(n) + c["I_e"])
-        theta = c["Theta"]
         V_reset = jnp.broadcast_to(c["V_reset"], (n,)).astype(dtype)
-        ref_count = self._ref_count(n)
 
-        U, refractory, r, spike_offset, leaves = self._begin_step(n, dtype, h, theta, U,
+        U, refractory, r, spike_offset, leaves = self._begin_step(n, dtype, h, c["Theta"], U,
                                                                   V_reset)
-        ev_off, ev_w, is_pseudo, n_events = self._sorted_events(
+        ev_off, ev_w, is_pseudo, has_events = self._events(
             n, dtype, leaves, self.last_spike_offset.value.reshape(n))
 
-        def drift_spike(U, offset_end, active):
-            """Where the drift took ``U`` over threshold by the end of an interval that ends
-            at ``offset_end``: the spike's offset (NaN elsewhere)."""
-            cross = active & (U >= theta)
-            since = -c["tau_m"] * jnp.log((U_inf - U) / (U_inf - theta))
-            return cross, jnp.where(cross, offset_end + since, jnp.nan)
-
         # without events: one step with the precomputed constants
-        U_quiet = -c["expm1_m"] * U_inf + c["expm1_m"] * U + U
-        U_quiet = jnp.where(refractory, U, U_quiet)
-        cross_q, off_q = drift_spike(U_quiet, 0.0, ~refractory)
+        U_quiet = jnp.where(refractory, U, -c["expm1_m"] * U_inf + c["expm1_m"] * U + U)
+        cross, off = self._drift_spike(c, U_inf, U_quiet, 0.0, ~refractory)
+        quiet = (jnp.where(cross, V_reset, U_quiet), refractory | cross,
+                 jnp.where(cross, self._ref_count(n), r), jnp.where(cross, off, spike_offset))
 
-        # with events: interval by interval
-        def event(k, carry):
-            U, refractory, r, spike_offset, t, pending = carry
-            active = k < n_events
-            off = ev_off[:, k]
-            # simultaneous events act together, at the last of them
-            nxt = ev_off[:, jnp.minimum(k + 1, ev_off.shape[1] - 1)]
-            joins_next = active & (k + 1 < n_events) & (nxt == off) & ~is_pseudo[:, k] & \
-                ~is_pseudo[:, jnp.minimum(k + 1, ev_off.shape[1] - 1)]
-            w = ev_w[:, k] + pending
-            pending = jnp.where(joins_next, w, 0.0)
-            acts = active & ~joins_next
-            # refractory: time moves to the event; its end lets the neuron go
-            during = acts & refractory
-            ends = during & is_pseudo[:, k]
-            # not refractory: drift to the event, a crossing on the way, then the jump
-            free = acts & ~refractory
-            tau = jnp.where(free, t - off, 0.0)
-            expm1 = jnp.expm1(-tau / c["tau_m"])
-            U_drift = -U_inf * expm1 + U * expm1 + U
-            U = jnp.where(free, U_drift, U)
-            crossed, drift_off = drift_spike(U, off, free)
-            jumped = free & ~crossed & (U + w >= theta)
-            U = jnp.where(free & ~crossed, U + w, U)
-            fire = crossed | jumped
-            spike_offset = jnp.where(crossed, drift_off, jnp.where(jumped, off, spike_offset))
-            U = jnp.where(fire, V_reset, U)
-            r = jnp.where(fire, ref_count, r)
-            refractory = (refractory & ~ends) | fire
-            return U, refractory, r, spike_offset, jnp.where(acts, off, t), pending
-
-        init = (U, refractory, r, spike_offset, jnp.full((n,), h), jnp.zeros((n,), dtype))
-        U_b, refr_b, r_b, spike_b, t, _ = jax.lax.fori_loop(0, jnp.max(n_events), event, init)
-        rest = ~refr_b & (t > 0)
-        expm1 = jnp.expm1(-jnp.where(rest, t, 0.0) / c["tau_m"])
-        U_b = jnp.where(rest, -U_inf * expm1 + U_b * expm1 + U_b, U_b)
-        cross_b, off_b = drift_spike(U_b, 0.0, rest)
-        spike_b = jnp.where(cross_b, off_b, spike_b)
-
-        busy = n_events > 0
-        cross = jnp.where(busy, cross_b, cross_q)
-        U = jnp.where(busy, U_b, U_quiet)
-        spike_offset = jnp.where(busy, spike_b, jnp.where(cross_q, off_q, spike_offset))
-        refractory = jnp.where(busy, refr_b, refractory) | cross
-        r = jnp.where(busy, r_b, r)
-        U = jnp.where(cross, V_reset, U)
-        r = jnp.where(cross, ref_count, r)
+        # with events: the neurons that have them, gathered in batches
+        U, refractory, r, spike_offset = self._by_rows(
+            has_events, lambda rows, valid: self._through_events(
+                rows["c"], rows["U_inf"], h, rows["state"],
+                jnp.where(valid[:, None], rows["off"], jnp.nan), rows["w"], rows["pseudo"]),
+            {"c": c, "U_inf": U_inf, "state": (U, refractory, r, spike_offset), "off": ev_off,
+             "w": ev_w, "pseudo": is_pseudo}, quiet)
         return self._finish_step(shape, x, n, U, refractory, r, spike_offset)

@@ -62,6 +62,7 @@ __all__ = ["iaf_psc_exp_ps", "regula_falsi"]
 
 _MAX_ITER = 500
 _TOLERANCE = 1e-14
+_CROSSING_BATCH = 32       # threshold crossings located together (see _crossing)
 
 
 def _p21(tau_syn, tau_m, c_m, t):
@@ -171,14 +172,78 @@ class iaf_psc_exp_ps(PreciseIAFBase):
                 I_in * jnp.exp(-t / c["tau_in"]))
 
     def _crossing(self, c, y0, before, length, active):
-        """Time from the interval's start to the threshold crossing, per neuron."""
-        V_b, I_ex_b, I_in_b = before
-        no_refractory = jnp.zeros(V_b.shape, bool)
+        """Time from the interval's start to the threshold crossing, per neuron (``active``
+        ones; 0 elsewhere). Few neurons cross in a step, so they are gathered, up to
+        ``_CROSSING_BATCH`` at a time, and only they iterate."""
+        n = length.shape[0]
+        size = min(n, _CROSSING_BATCH)
+        rows_of = lambda tree, idx: jax.tree_util.tree_map(
+            lambda a: a[idx] if jnp.ndim(a) >= 1 and a.shape[0] == n else a, tree)
 
-        def distance(t):
-            t = jnp.where(active, t, 0.0)
-            return self._propagate(c, y0, t, V_b, I_ex_b, I_in_b, no_refractory)[0] - c["Theta"]
-        return regula_falsi(distance, jnp.where(active, length, 1.0), active)
+        def batch(carry):
+            todo, roots = carry
+            idx = jnp.nonzero(todo, size=size, fill_value=n)[0]
+            valid = idx < n
+            rows = jnp.minimum(idx, n - 1)
+            cb, y0b, (V_b, I_ex_b, I_in_b) = rows_of((c, y0, before), rows)
+            no_refractory = jnp.zeros(V_b.shape, bool)
+
+            def distance(t):
+                t = jnp.where(valid, t, 0.0)
+                return (self._propagate(cb, y0b, t, V_b, I_ex_b, I_in_b, no_refractory)[0]
+                        - cb["Theta"])
+            root = regula_falsi(distance, jnp.where(valid, length[rows], 1.0), valid)
+            return todo.at[idx].set(False, mode="drop"), roots.at[idx].set(root, mode="drop")
+
+        return jax.lax.while_loop(lambda carry: jnp.any(carry[0]), batch,
+                                  (active, jnp.zeros_like(length)))[1]
+
+    def _spike_in(self, c, y0, h, state, t0, length, active):
+        """Neurons over threshold at the end of an interval ``[t0, t0 + length]`` (from the
+        step's start) spike at the crossing, are reset and become refractory."""
+        V, I_ex, I_in, refractory, r, spike_offset, before = state
+        cross = active & (V >= c["Theta"])
+        root = jax.lax.cond(jnp.any(cross),
+                            lambda: self._crossing(c, y0, before, length, cross),
+                            lambda: jnp.zeros_like(length))
+        spike_offset = jnp.where(cross, h - (t0 + root), spike_offset)
+        V = jnp.where(cross, c["V_reset"], V)
+        r = jnp.where(cross, c["ref_count"], r)
+        return (V, I_ex, I_in, refractory | cross, r, spike_offset, before)
+
+    def _through_events(self, c, y0, h, state, ev_off, ev_w, is_pseudo):
+        """Step 3 for neurons with events: interval by interval, to the end of the step.
+        Events at the same time act together (NEST adds them one by one with no time
+        between: the same up to rounding)."""
+        def event(carry):
+            state, last, remaining = carry
+            V, I_ex, I_in, refractory, r, spike_offset, before = state
+            off, w_pos, w_neg, ends, remaining = self._next_time(remaining, ev_w, is_pseudo)
+            active = ~jnp.isnan(off)
+            off = jnp.where(active, off, last)
+            ministep = last - off
+            moves = active & (ministep > 0)
+            V2, I_ex2, I_in2 = self._propagate(c, y0, jnp.where(moves, ministep, 0.0), V, I_ex,
+                                               I_in, refractory)
+            state = (jnp.where(moves, V2, V), jnp.where(moves, I_ex2, I_ex),
+                     jnp.where(moves, I_in2, I_in), refractory, r, spike_offset, before)
+            state = self._spike_in(c, y0, h, state, h - last, jnp.where(moves, ministep, 1.0),
+                                   moves)
+            V, I_ex, I_in, refractory, r, spike_offset, before = state
+            I_ex, I_in = I_ex + w_pos, I_in + w_neg
+            refractory = refractory & ~ends
+            before = tuple(jnp.where(active, a, b) for a, b in zip((V, I_ex, I_in), before))
+            return (V, I_ex, I_in, refractory, r, spike_offset, before), off, remaining
+
+        state, last, _ = jax.lax.while_loop(lambda c: jnp.any(~jnp.isnan(c[2])), event,
+                                            (state, jnp.full(y0.shape, h), ev_off))
+        V, I_ex, I_in, refractory, r, spike_offset, before = state
+        rest = last > 0
+        V2, I_ex2, I_in2 = self._propagate(c, y0, jnp.where(rest, last, 0.0), V, I_ex, I_in,
+                                           refractory)
+        state = (jnp.where(rest, V2, V), jnp.where(rest, I_ex2, I_ex),
+                 jnp.where(rest, I_in2, I_in), refractory, r, spike_offset, before)
+        return self._spike_in(c, y0, h, state, h - last, jnp.where(rest, last, 1.0), rest)[:6]
 
     def update(self, x=0.0):
         """Advance one step with external current ``x`` (pA, acting on the next step)."""
@@ -190,69 +255,33 @@ class iaf_psc_exp_ps(PreciseIAFBase):
         flat = lambda st: st.value.reshape(n)
         V, I_ex, I_in, y0 = flat(self.V_state), flat(self.I_ex), flat(self.I_in), \
             flat(self.I_stim)
-        ref_count = self._ref_count(n)
-        V_reset = jnp.broadcast_to(c["V_reset"], (n,)).astype(dtype)
 
         # 0.-1. a state set above threshold spikes at once; the end of the refractory period
+        V_reset = jnp.broadcast_to(c["V_reset"], (n,)).astype(dtype)
         V, refractory, r, spike_offset, leaves = self._begin_step(n, dtype, h, c["Theta"], V,
                                                                   V_reset)
-        ev_off, ev_w, is_pseudo, n_events = self._sorted_events(
+        ev_off, ev_w, is_pseudo, has_events = self._events(
             n, dtype, leaves, self.last_spike_offset.value.reshape(n))
-
-        def spike_in(state, t0, length, active):
-            """Neurons over threshold at the end of an interval ``[t0, t0 + length]`` (from
-            the step's start) spike at the crossing, are reset and become refractory."""
-            V, I_ex, I_in, refractory, r, spike_offset, before = state
-            cross = active & (V >= c["Theta"])
-            root = jax.lax.cond(jnp.any(cross),
-                                lambda: self._crossing(c, y0, before, length, cross),
-                                lambda: jnp.zeros_like(length))
-            spike_offset = jnp.where(cross, h - (t0 + root), spike_offset)
-            V = jnp.where(cross, V_reset, V)
-            r = jnp.where(cross, ref_count, r)
-            return (V, I_ex, I_in, refractory | cross, r, spike_offset, before)
 
         # 2. neurons without events: one step with the precomputed constants
         V_fast = (c["P20"] * (c["I_e"] + y0) + c["P21_ex"] * I_ex + c["P21_in"] * I_in
                   + c["expm1_m"] * V + V)
         quiet = (jnp.where(refractory, V, V_fast), I_ex * c["P11_ex"], I_in * c["P11_in"],
                  refractory, r, spike_offset, (V, I_ex, I_in))
-        quiet = spike_in(quiet, jnp.zeros((n,), dtype), jnp.full((n,), h), n_events == 0)
+        quiet = self._spike_in(c, y0, h, quiet, jnp.zeros((n,), dtype), jnp.full((n,), h),
+                               ~has_events)[:6]
 
-        # 3. neurons with events: interval by interval
-        def event(k, carry):
-            state, last = carry
-            V, I_ex, I_in, refractory, r, spike_offset, before = state
-            active = k < n_events
-            off = jnp.where(active, ev_off[:, k], last)
-            ministep = last - off
-            moves = active & (ministep > 0)
-            V2, I_ex2, I_in2 = self._propagate(c, y0, jnp.where(moves, ministep, 0.0), V, I_ex,
-                                               I_in, refractory)
-            state = (jnp.where(moves, V2, V), jnp.where(moves, I_ex2, I_ex),
-                     jnp.where(moves, I_in2, I_in), refractory, r, spike_offset, before)
-            state = spike_in(state, h - last, jnp.where(moves, ministep, 1.0), moves)
-            V, I_ex, I_in, refractory, r, spike_offset, before = state
-            w = jnp.where(active & ~is_pseudo[:, k], ev_w[:, k], 0.0)
-            I_ex = I_ex + jnp.where(w >= 0, w, 0.0)
-            I_in = I_in + jnp.where(w < 0, w, 0.0)
-            refractory = refractory & ~(active & is_pseudo[:, k])
-            before = tuple(jnp.where(active, a, b) for a, b in zip((V, I_ex, I_in), before))
-            return (V, I_ex, I_in, refractory, r, spike_offset, before), off
+        # 3. neurons with events, gathered in batches
+        state = (V, I_ex, I_in, refractory, r, spike_offset, (V, I_ex, I_in))
+        busy = self._by_rows(
+            has_events, lambda rows, valid: self._through_events(
+                rows["c"], rows["y0"], h, rows["state"], jnp.where(valid[:, None],
+                                                                    rows["off"], jnp.nan),
+                rows["w"], rows["pseudo"]),
+            {"c": c, "y0": y0, "state": state, "off": ev_off, "w": ev_w, "pseudo": is_pseudo},
+            quiet)
 
-        busy = (V, I_ex, I_in, refractory, r, spike_offset, (V, I_ex, I_in))
-        busy, last = jax.lax.fori_loop(0, jnp.max(n_events), event, (busy, jnp.full((n,), h)))
-        V, I_ex, I_in, refractory, r, spike_offset, before = busy
-        rest = (n_events > 0) & (last > 0)
-        V2, I_ex2, I_in2 = self._propagate(c, y0, jnp.where(rest, last, 0.0), V, I_ex, I_in,
-                                           refractory)
-        busy = (jnp.where(rest, V2, V), jnp.where(rest, I_ex2, I_ex),
-                jnp.where(rest, I_in2, I_in), refractory, r, spike_offset, before)
-        busy = spike_in(busy, h - last, jnp.where(rest, last, 1.0), rest)
-
-        has_events = n_events > 0
-        V, I_ex, I_in, refractory, r, spike_offset = (
-            jnp.where(has_events, b, q) for b, q in zip(busy[:6], quiet[:6]))
+        V, I_ex, I_in, refractory, r, spike_offset = busy
         self.I_ex.value, self.I_in.value = I_ex.reshape(shape), I_in.reshape(shape)
         # 4. buffer the current for the next step
         return self._finish_step(shape, x, n, V, refractory, r, spike_offset)
