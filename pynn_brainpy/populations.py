@@ -265,7 +265,6 @@ class Population(common.Population):
                 **self._precise_keyword()).params
         self._values_dirty = False
 
-
     def _precise_keyword(self):
         """Sources with a precise version get ``precise=True`` under off_grid."""
         if _off_grid() and getattr(self.celltype, "precise_spikes", False):

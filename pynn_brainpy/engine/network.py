@@ -130,7 +130,8 @@ def _poisson_generate(key, t, params, state):
     return jnp.where(active, _poisson_counts(key, params["lam"]), 0), state
 
 
-def PoissonGroup(size: int, rate, start, stop, dt: float, precise: bool = False) -> GeneratorGroup:
+def PoissonGroup(size: int, rate, start, stop, dt: float,
+                 precise: bool = False) -> GeneratorGroup:
     """Poisson sources: per-cell rate (Hz), active for spike times in ``(start, stop]`` (ms);
     ``precise``: spike times off the grid."""
     params = {"lam": np.broadcast_to(np.asarray(rate, float) * dt / 1000.0, (size,)),
@@ -661,8 +662,10 @@ class Network:
     def run(self, n_steps: int,
             on_chunk: Optional[Callable[[int, int, List[np.ndarray]], None]] = None):
         """Advance ``n_steps``. After every chunk ``on_chunk(m0, n, records)`` receives the first
-        step of the chunk, its number of steps and one ``(n, len(indices))`` array per probe. A model that diverges raises
-        ``FloatingPointError`` after the chunk in which it happened has been handed over."""
+        step of the chunk, its number of steps and one ``(n, len(indices))`` array per probe
+        (``(n, len(indices), slots)`` spike offsets for a precise group). A model that
+        diverges raises ``FloatingPointError`` after the chunk in which it happened has been
+        handed over; so does a precise Poisson source that ran out of room (RuntimeError)."""
         key = (tuple((p.group, p.variable, tuple(np.asarray(p.indices).tolist()))
                      for p in self.probes),
                tuple(g.model.signature() for g in self.groups

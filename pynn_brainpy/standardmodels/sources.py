@@ -32,9 +32,12 @@ class SpikeSourceArray(cells.SpikeSourceArray):
         ``(m+1)·dt``). Times must be sorted and not negative; times already past (at or before
         the current time) are never emitted, as in NEST.
 
-        ``precise``: returns ``(steps, offsets)``; a time off the grid (in tics) is emitted in
-        the step that ends after it, with the offset ``(m+1)·dt − t`` (exact in floating
-        point, so that the recorded ``(m+1)·dt − offset`` gives ``t`` back)."""
+        ``precise``: returns ``(steps, offsets)``, stamped as NEST's precise
+        ``spike_generator`` does (:func:`~pynn_brainpy.engine.timing.precise_stamp`): a time
+        off the grid is emitted in the step that ends after it, with the offset
+        ``(m+1)·dt − t``. That difference is exact in floating point (Sterbenz) for every
+        time but those in the first half of the first step, so the recorded
+        ``(m+1)·dt − offset`` gives ``t`` back."""
         times = np.asarray(getattr(spike_times, "value", spike_times), float).ravel()
         if times.size and not np.all(np.isfinite(times)):
             raise errors.InvalidParameterValueError(

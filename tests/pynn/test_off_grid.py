@@ -2,7 +2,8 @@
 
 A network of SpikeSourceArrays with times off the grid -> IF_curr_exp (NEST's iaf_psc_exp_ps)
 -> IF_curr_exp, the sources -> IF_curr_delta (iaf_psc_delta_ps), and the first population ->
-IF_cond_exp (a grid model: offsets are ignored, as NEST's grid models do), run in pynn_brainpy and written directly for NEST 3.10.
+IF_cond_exp (a grid model: offsets are ignored, as NEST's grid models do), run in pynn_brainpy
+and written directly for NEST 3.10.
 Spike times must agree to 1e-9 ms. Plus: precise Poisson sources (statistics, times off the
 grid), the grid path unchanged under off_grid, and what is refused.
 """
