@@ -42,9 +42,11 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
-__all__ = ["advance", "advance_with_events", "rkf45_trial", "control", "adjust", "ratio_yp"]
+__all__ = ["advance", "advance_with_events", "rkf45_trial", "adjust", "ratio_yp",
+           "alpha_factors", "trial_with_linear_part", "SOLUTION", "ERROR"]
 
 # Butcher tableau as GSL writes it (rkf45.c); the fifth-order weights are GSL's fractions
 # over 7618050, which round differently from 16/135 etc.
@@ -73,11 +75,9 @@ def _per_neuron(h, leaf):
     return h.reshape(h.shape + (1,) * (leaf.ndim - 1))
 
 
-def rkf45_trial(rhs: Callable, y, k1, h):
-    """One Fehlberg trial of length ``h`` (per neuron) from ``y`` with ``k1 = rhs(y)``.
-
-    Returns ``(y_new, err)`` with the same structure as ``y``.
-    """
+def _fehlberg(rhs_at: Callable, y, k1, h):
+    """The six Fehlberg stages from ``y`` with ``k1`` given; ``rhs_at(s, y_s)`` evaluates the
+    right-hand side at stage ``s`` (2..6). Returns ``(y_new, err)``."""
     tm = jax.tree_util.tree_map
 
     def stage(*coef_k):
@@ -93,11 +93,11 @@ def rkf45_trial(rhs: Callable, y, k1, h):
 
     # GSL computes the first stage as y + (a2*h)*k1.
     y2 = tm(lambda yl, kl: yl + (_A2 * _per_neuron(h, yl)) * kl, y, k1)
-    k2 = rhs(y2)
-    k3 = rhs(stage(_B3, k1, k2))
-    k4 = rhs(stage(_B4, k1, k2, k3))
-    k5 = rhs(stage(_B5, k1, k2, k3, k4))
-    k6 = rhs(stage(_B6, k1, k2, k3, k4, k5))
+    k2 = rhs_at(2, y2)
+    k3 = rhs_at(3, stage(_B3, k1, k2))
+    k4 = rhs_at(4, stage(_B4, k1, k2, k3))
+    k5 = rhs_at(5, stage(_B5, k1, k2, k3, k4))
+    k6 = rhs_at(6, stage(_B6, k1, k2, k3, k4, k5))
 
     def solution(yl, a, c, d, e, f):
         d_i = _C1 * a + _C3 * c + _C4 * d + _C5 * e + _C6 * f
@@ -106,24 +106,85 @@ def rkf45_trial(rhs: Callable, y, k1, h):
     def error(yl, a, c, d, e, f):
         return _per_neuron(h, yl) * (_EC1 * a + _EC3 * c + _EC4 * d + _EC5 * e + _EC6 * f)
 
-    y_new = tm(solution, y, k1, k3, k4, k5, k6)
-    err = tm(error, y, k1, k3, k4, k5, k6)
-    return y_new, err
+    return tm(solution, y, k1, k3, k4, k5, k6), tm(error, y, k1, k3, k4, k5, k6)
+
+
+def rkf45_trial(rhs: Callable, y, k1, h):
+    """One Fehlberg trial of length ``h`` (per neuron) from ``y`` with ``k1 = rhs(y)``.
+
+    Returns ``(y_new, err)`` with the same structure as ``y``.
+    """
+    return _fehlberg(lambda _, ys: rhs(ys), y, k1, h)
+
+
+# ------------------------------------------------------ whole steps with a linear sub-system
+#: Rows of the factor arrays of :func:`alpha_factors`: stages 1..6, the solution, the error.
+SOLUTION, ERROR = 6, 7
+
+
+def alpha_factors(rate, h: float):
+    r"""What one Fehlberg trial of length ``h`` does to the pair ``u' = −λu, w' = u − λw``
+    (an alpha-shaped conductance: ``u = dg``, ``w = g``; ``u`` alone is an exponential decay).
+
+    The stages of a Runge-Kutta trial are linear in a linear system's initial value: with
+    ``A = [[−λ, 0], [1, −λ]]``, stage ``s`` is ``M_s x_0`` where ``M_1 = I`` and
+    ``M_s = I + h·A·Σ_j b_sj M_j``; the solution is ``I + h·A·Σ_j c_j M_j`` and the error
+    estimate ``h·A·Σ_j e_j M_j`` (the tableau of this module). Every ``M`` has the form
+    ``[[p, 0], [q, p]]``, so the pair at stage ``s`` is ``(p_s u_0, q_s u_0 + p_s w_0)``.
+
+    Returns float64 arrays ``(p, q)`` of shape ``(8,) + shape(rate)``; rows 0..5 are the
+    stages, :data:`SOLUTION` and :data:`ERROR` the last two. The polynomials are Fehlberg's
+    (the same numbers as the stage-by-stage arithmetic, up to rounding), computed once per
+    run instead of in every step.
+    """
+    lam = np.asarray(rate, np.float64)
+    p, q = [np.ones_like(lam)], [np.zeros_like(lam)]
+
+    def combine(coefs):
+        """h·A·Σ_j coefs_j M_j, as its (p, q) pair."""
+        sp = sum(c * pj for c, pj in zip(coefs, p) if c)
+        sq = sum(c * qj for c, qj in zip(coefs, q) if c)
+        return h * (-lam * sp), h * (sp - lam * sq)
+
+    for coefs in ((_A2,), _B3, _B4, _B5, _B6):
+        dp, dq = combine(coefs)
+        p.append(1.0 + dp)
+        q.append(dq)
+    dp, dq = combine((_C1, 0.0, _C3, _C4, _C5, _C6))
+    ep, eq = combine((_EC1, 0.0, _EC3, _EC4, _EC5, _EC6))
+    return np.stack(p + [1.0 + dp, ep]), np.stack(q + [dq, eq])
+
+
+def trial_with_linear_part(rhs: Callable, y, linear: Callable, h):
+    """A Fehlberg trial of length ``h`` for a state ``(y, x)`` whose part ``x`` obeys a
+    linear ODE with constant coefficients and ``y' = rhs(y, x)``.
+
+    ``linear(s)`` gives ``x`` at stage ``s`` (0..5), at :data:`SOLUTION` and the error
+    estimate at :data:`ERROR` (e.g. from :func:`alpha_factors` computed for this ``h``).
+    Returns ``((y_new, x_new), (y_err, x_err))``. ``y`` goes through the same arithmetic as
+    in :func:`rkf45_trial`; ``x`` costs a few products per stage instead of a right-hand side
+    and a stage sum.
+    """
+    y_new, y_err = _fehlberg(lambda s, ys: rhs(ys, linear(s - 1)), y, rhs(y, linear(0)), h)
+    return (y_new, linear(SOLUTION)), (y_err, linear(ERROR))
 
 
 def _max_ratio(err, eps_abs):
-    """GSL's ``rmax``: max over components of |e|/eps_abs per neuron, NaNs skipped, >= DBL_MIN."""
+    """GSL's ``rmax``: max over components of |e|/eps_abs per neuron, NaNs skipped, >= DBL_MIN.
+
+    Division by a positive number rounds monotonically, so the largest ``|e|`` is divided
+    once per neuron instead of every component."""
     leaves = jax.tree_util.tree_leaves(err)
     dtype = leaves[0].dtype
-    rmax = jnp.full(leaves[0].shape[:1], jnp.finfo(dtype).tiny, dtype)
+    emax = None
     for leaf in leaves:
-        r = jnp.abs(leaf) / eps_abs
-        if r.ndim > 1:
-            r = r.reshape(r.shape[0], -1)
+        e = jnp.abs(leaf)
+        if e.ndim > 1:
+            e = e.reshape(e.shape[0], -1)
             # fmax skips NaN; a column of NaN collapses to NaN and is then skipped below.
-            r = jnp.max(jnp.where(jnp.isnan(r), -jnp.inf, r), axis=1)
-        rmax = jnp.fmax(rmax, r)
-    return rmax
+            e = jnp.max(jnp.where(jnp.isnan(e), -jnp.inf, e), axis=1)
+        emax = e if emax is None else jnp.fmax(emax, e)
+    return jnp.fmax(emax / eps_abs, jnp.finfo(dtype).tiny)
 
 
 # Below this error ratio GSL's growth factor 0.9·r^(-1/6) exceeds 5 and is clipped to exactly 5
@@ -131,15 +192,9 @@ def _max_ratio(err, eps_abs):
 _GROW_5 = 3.0e-5
 
 
-def control(err, h_try, eps_abs, whole=None):
-    """GSL's standard control (``a_y = 1, a_dydt = 0``): returns ``(decrease,
-    h_suggested)`` per neuron (see :func:`adjust`)."""
-    return adjust(_max_ratio(err, eps_abs), h_try, whole)
-
-
 def adjust(rmax, h_try, whole=None):
-    """GSL's ``std_control_hadjust`` from the error ratio ``rmax``: ``(decrease,
-    h_suggested)`` per neuron.
+    """GSL's standard control (``a_y = 1, a_dydt = 0``, ``std_control_hadjust``) from the
+    error ratio ``rmax``: ``(decrease, h_suggested)`` per neuron.
 
     ``whole`` (optional mask): trials that covered a whole simulation step. Where such a
     trial would grow the step, the suggestion is any ``H >= h_try`` as far as the
@@ -182,7 +237,9 @@ def _trial(rhs, s: _Sweep, t_end):
 def _decide(s: _Sweep, trial, t_end, eps_abs, active):
     """GSL's accept/reject for one trial; ``active`` masks neurons already at the step end."""
     y_new, err, h_try, final = trial
-    dec, h_sugg = control(err, h_try, eps_abs, whole=final & (s.t == 0))
+    # inactive neurons' ratios are ignored, so that they never ask for the pow
+    rmax = jnp.where(active, _max_ratio(err, eps_abs), jnp.finfo(h_try.dtype).tiny)
+    dec, h_sugg = adjust(rmax, h_try, whole=final & (s.t == 0))
     t_after = jnp.where(final, t_end, s.t + h_try)
     # Rejection only if the step really shrinks and still moves the clock (GSL's ulp guard).
     reject = dec & (h_sugg < h_try) & (t_after + h_sugg != t_after)
@@ -205,7 +262,7 @@ def _gather(tree, idx, n, axis=0):
 
 
 def advance(rhs: Callable, y, H, h, eps_abs=1e-3, max_trials=10_000, params=None,
-            compact_size=None):
+            compact_size=None, whole_step=None):
     """Integrate every neuron over one simulation step of length ``h``.
 
     Parameters
@@ -229,13 +286,21 @@ def advance(rhs: Callable, y, H, h, eps_abs=1e-3, max_trials=10_000, params=None
     compact_size : int, optional
         With ``params``: the neurons that still need sub-steps after the first trial are
         gathered, up to this many at a time, and only they iterate.
+    whole_step : callable, optional
+        ``whole_step(y) -> (y_new, err)`` (``whole_step(y, params)`` with ``params``): the
+        Fehlberg trial of length exactly ``h`` from ``y`` for every neuron, computed another
+        way (e.g. :func:`trial_with_linear_part`). Given it, the first trial of a neuron whose
+        carried ``H`` covers the step is this one; neurons with a shorter ``H`` make all their
+        trials in the adaptive loop. Either way a neuron's result depends on its own state
+        only.
 
     Returns
     -------
     (y, H, stalled): the state at the end of the step, the sub-step sizes to carry on, and a
     per-neuron mask of neurons that did not reach the end of the step.
 
-    The first trial is made for all neurons at once. When every neuron covered the whole step
+    The first trial is made for all neurons at once (with ``whole_step``: for those whose
+    ``H`` covers the step). When every neuron covered the whole step
     with an error ratio so small that GSL would grow its step by the maximum factor 5, that
     is the result (no ``pow``, no loop). Otherwise GSL's full control decides, and the
     adaptive loop runs while some neuron has not reached the end of the step. Every neuron's
@@ -245,7 +310,13 @@ def advance(rhs: Callable, y, H, h, eps_abs=1e-3, max_trials=10_000, params=None
     f = rhs if params is None else (lambda state: rhs(state, params))
     t_end = jnp.asarray(h, H.dtype)
     s0 = _Sweep(jnp.zeros_like(H), y, H, jnp.zeros(H.shape, jnp.int32))
-    first = _trial(f, s0, t_end)
+    if whole_step is None:
+        first = _trial(f, s0, t_end)
+        first_active = jnp.ones(H.shape, bool)
+    else:
+        y_whole, err_whole = whole_step(y) if params is None else whole_step(y, params)
+        first = (y_whole, err_whole, jnp.full_like(H, t_end), H > t_end)
+        first_active = H >= t_end
     y1, err, h_try, final = first
     quiet = jnp.all(final & (_max_ratio(err, eps_abs) < _GROW_5))
 
@@ -279,7 +350,7 @@ def advance(rhs: Callable, y, H, h, eps_abs=1e-3, max_trials=10_000, params=None
         return y1, 5.0 * h_try, jnp.zeros(H.shape, bool)
 
     def full(_):
-        s = _decide(s0, first, t_end, eps_abs, jnp.ones(H.shape, bool))
+        s = _decide(s0, first, t_end, eps_abs, first_active)
         s = lax.cond(jnp.all(s.t >= t_end), lambda s: s, rest, s)
         return s.y, s.H, s.t < t_end
 

@@ -340,6 +340,10 @@ class glif_cond(InputDynamics):
             "asc_amps": p["asc_amps"],
             "ref_count": refractory_counts(p["t_ref"], h),
         }
+        # Fehlberg's stage polynomials for the conductance pairs over a whole step, (N, 8·ports)
+        # with column s·ports + k for stage row s and port k (see _whole_step).
+        fp, fq = rkf45.alpha_factors(1.0 / p["tau_syn"], h)
+        c["alpha_p"], c["alpha_q"] = (np.moveaxis(f, 0, 1).reshape(len(one), -1) for f in (fp, fq))
         R, ASC, A = self.flags
         c["d_s"] = host_exp(-p["th_spike_decay"] * h) if R else one
         c["D_s"] = host_exp(-p["th_spike_decay"] * p["t_ref"]) if R else one
@@ -425,6 +429,27 @@ class glif_cond(InputDynamics):
         return (dV, tuple(-dg[k] / p["tau_syn"][k] for k in range(len(g))),
                 tuple(dg[k] - g[k] / p["tau_syn"][k] for k in range(len(g))))
 
+    @classmethod
+    def _whole_step(cls, y, p, c, h):
+        """The Fehlberg trial over a whole step with the conductances' stages from their
+        precomputed polynomials (:func:`rkf45.alpha_factors`): only ``V`` needs the
+        right-hand side; ``dg_k``, ``g_k`` are ``p·dg_k`` and ``q·dg_k + p·g_k`` at each stage."""
+        V, dg, g = y
+        ports = len(dg)
+
+        def conductances(row):
+            fp = [c["alpha_p"][row * ports + k] for k in range(ports)]
+            fq = [c["alpha_q"][row * ports + k] for k in range(ports)]
+            return (tuple(fp[k] * dg[k] for k in range(ports)),
+                    tuple(fq[k] * dg[k] + fp[k] * g[k] for k in range(ports)))
+
+        def rhs_V(V_s, lin):
+            return cls._rhs((V_s, lin[0], lin[1]), p)[0]
+
+        (V, (dg, g)), (err_V, err_lin) = rkf45.trial_with_linear_part(
+            rhs_V, V, conductances, jnp.asarray(h, V.dtype))
+        return (V, dg, g), (err_V, err_lin)
+
     def update(self, x=0.0):
         """Advance one step of ``dt`` with external current ``x`` (pA, used next step)."""
         if abs(dt_ms() - self.dt) > 1e-12 * self.dt:
@@ -452,7 +477,8 @@ class glif_cond(InputDynamics):
             self._rhs, (v_old, rows(self.dg_syn), rows(self.g_syn)),
             self.integration_step.value.reshape(n), self.dt, _EPS_ABS,
             params=self._rhs_params(c, refractory, I_tot, asc_sum),
-            compact_size=_compact_size(n))
+            compact_size=_compact_size(n),
+            whole_step=lambda y, p: self._whole_step(y, p, c, self.dt))
         V = jnp.where(stalled, jnp.nan, V)
 
         # 2. Threshold components and after-spike currents of non-refractory neurons.
