@@ -412,20 +412,25 @@ class glif_cond(InputDynamics):
         values; homogeneous port vectors become (n_ports, 1) so that their last axis is never
         taken for the neuron axis."""
         ports = lambda v: v.reshape(-1, 1) if v.ndim == 1 else v
-        return {"refractory": refractory, "V_reset": c["V_reset"], "E_L": c["E_L"],
+        return {"refractory": refractory, "E_L": c["E_L"],
                 "G": c["G"], "C_m": c["C_m"], "I": I_tot, "asc_sum": asc_sum,
                 "E_rev": ports(c["E_rev"]), "tau_syn": ports(c["tau_syn"])}
 
     @staticmethod
-    def _rhs(y, p):
-        """Right-hand side for (V, dg_k, g_k), in NEST's arithmetic order (glif_cond_dynamics)."""
-        V, dg, g = y
-        refractory = p["refractory"]
-        Vs = jnp.where(refractory, p["V_reset"], V)
+    def _dV_free(V, g, p):
+        """dV/dt of a neuron that is not refractory, in NEST's arithmetic order."""
         I_syn = 0.0
         for k in range(len(g)):
-            I_syn = I_syn + g[k] * (Vs + p["E_L"] - p["E_rev"][k])
-        dV = jnp.where(refractory, 0.0, (-(p["G"] * Vs) - I_syn + p["I"] + p["asc_sum"]) / p["C_m"])
+            I_syn = I_syn + g[k] * (V + p["E_L"] - p["E_rev"][k])
+        return (-(p["G"] * V) - I_syn + p["I"] + p["asc_sum"]) / p["C_m"]
+
+    @classmethod
+    def _rhs(cls, y, p):
+        """Right-hand side for (V, dg_k, g_k) (NEST's glif_cond_dynamics). While refractory
+        dV/dt = 0; NEST evaluates the synaptic current at V_reset then, which only enters
+        the zeroed dV/dt, so it is not computed."""
+        V, dg, g = y
+        dV = jnp.where(p["refractory"], 0.0, cls._dV_free(V, g, p))
         return (dV, tuple(-dg[k] / p["tau_syn"][k] for k in range(len(g))),
                 tuple(dg[k] - g[k] / p["tau_syn"][k] for k in range(len(g))))
 
@@ -433,8 +438,10 @@ class glif_cond(InputDynamics):
     def _whole_step(cls, y, p, c, h):
         """The Fehlberg trial over a whole step with the conductances' stages from their
         precomputed polynomials (:func:`rkf45.alpha_factors`): only ``V`` needs the
-        right-hand side; ``dg_k``, ``g_k`` are ``p·dg_k`` and ``q·dg_k + p·g_k`` at each stage."""
-        V, dg, g = y
+        right-hand side; ``dg_k``, ``g_k`` are ``p·dg_k`` and ``q·dg_k + p·g_k`` at each stage.
+        A refractory neuron's stages of dV/dt are all 0, so its V is unchanged with zero error:
+        that is applied once at the end instead of in every stage."""
+        V0, dg, g = y
         ports = len(dg)
 
         def conductances(row):
@@ -443,11 +450,12 @@ class glif_cond(InputDynamics):
             return (tuple(fp[k] * dg[k] for k in range(ports)),
                     tuple(fq[k] * dg[k] + fp[k] * g[k] for k in range(ports)))
 
-        def rhs_V(V_s, lin):
-            return cls._rhs((V_s, lin[0], lin[1]), p)[0]
-
         (V, (dg, g)), (err_V, err_lin) = rkf45.trial_with_linear_part(
-            rhs_V, V, conductances, jnp.asarray(h, V.dtype))
+            lambda V_s, lin: cls._dV_free(V_s, lin[1], p), V0, conductances,
+            jnp.asarray(h, V0.dtype))
+        refractory = p["refractory"]
+        V = jnp.where(refractory, V0, V)
+        err_V = jnp.where(refractory, 0.0, err_V)
         return (V, dg, g), (err_V, err_lin)
 
     def update(self, x=0.0):
