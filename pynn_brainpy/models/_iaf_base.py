@@ -127,7 +127,7 @@ class IAFBase(InputDynamics):
         self._validate(params)
         self.params, self.flags = params, flags
         if hasattr(self, "consts"):
-            self.consts.value = device_constants(self.constants(self.dt), self._dtype())
+            self.consts.value = device_constants(self._step_constants(self.dt), self._dtype())
 
     def signature(self):
         """What a compiled update depends on besides values: flags and constant shapes."""
@@ -144,6 +144,10 @@ class IAFBase(InputDynamics):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ state
+    def _step_constants(self, dt: float) -> Dict[str, np.ndarray]:
+        """:meth:`constants` and what the base class derives from them."""
+        return self.constants(dt)
+
     def _dtype(self):
         return self.V_state.value.dtype
 
@@ -163,7 +167,7 @@ class IAFBase(InputDynamics):
             raise NotImplementedError(f"{self.NEST_NAME} does not support batching.")
         self.dt = dt_ms()
         dtype = brainstate.environ.dftype()
-        consts = self.constants(self.dt)
+        consts = self._step_constants(self.dt)
         self.consts = brainstate.LongTermState(device_constants(consts, dtype))
         shape = self.varshape
         self.V_state = brainstate.HiddenState(
@@ -277,15 +281,64 @@ class IAFBase(InputDynamics):
 class IAFCondBase(IAFBase):
     """Conductance-based members: GSL RKF45 over each step (NEST's ``gsl_odeiv_evolve_apply``
     loop, absolute tolerance 1e-3, relative 0, the sub-step carried across steps), the
-    membrane potential in absolute mV, weights in nS."""
+    membrane potential in absolute mV, weights in nS.
+
+    The integrated state is ``(V,) + conductances``; the conductances are linear with constant
+    coefficients, listed in :attr:`LINEAR`, so a trial over a whole step takes their stages
+    from precomputed Fehlberg polynomials (:func:`rkf45.alpha_factors`) and evaluates only
+    :meth:`_dV_free` (:meth:`_whole_step`)."""
 
     DELTA_UNIT = u.nS
     EPS_ABS = 1e-3  # NEST: gsl_odeiv_control_y_new(1e-3, 0.0)
+    #: The conductance states after V, in order: ``("exp", tau)`` for ``g' = −g/τ``,
+    #: ``("alpha", tau)`` for the pair ``dg' = −dg/τ, g' = dg − g/τ``; ``tau`` names the
+    #: time constant in :meth:`constants`.
+    LINEAR: tuple = ()
 
     def init_state(self, batch_size=None, **kwargs):
         super().init_state(batch_size, **kwargs)
         self.integration_step = brainstate.ShortTermState(
             jnp.full(self.varshape, self.dt, self._dtype()))
+
+    def _step_constants(self, dt: float) -> Dict[str, np.ndarray]:
+        c = super()._step_constants(dt)
+        for i, (kind, tau) in enumerate(self.LINEAR):
+            fp, fq = rkf45.alpha_factors(1.0 / c[tau], dt)
+            c[f"whole_p{i}"] = fp.T    # (N, 8): one column per row of the factor arrays
+            if kind == "alpha":
+                c[f"whole_q{i}"] = fq.T
+        return c
+
+    @staticmethod
+    def _dV_free(y, c):
+        """dV/dt of a neuron that is not refractory, from the state tuple ``y``."""
+        raise NotImplementedError
+
+    def _whole_step(self, y, p, c):
+        """The Fehlberg trial over a whole step: the conductances at each stage from the
+        factors in ``c``, V from :meth:`_dV_free`. A refractory neuron's dV/dt is 0 at every
+        stage, so its V stays with zero error: applied once at the end."""
+        V0 = y[0]
+
+        def linear(row):
+            out, i = [], 1
+            for j, (kind, _) in enumerate(self.LINEAR):
+                fp = c[f"whole_p{j}"][row]
+                if kind == "exp":
+                    out.append(fp * y[i])
+                    i += 1
+                else:
+                    fq = c[f"whole_q{j}"][row]
+                    out += [fp * y[i], fq * y[i] + fp * y[i + 1]]
+                    i += 2
+            return tuple(out)
+
+        (V, lin), (err_V, err_lin) = rkf45.trial_with_linear_part(
+            lambda V_s, lin_s: self._dV_free((V_s,) + lin_s, p), V0, linear,
+            jnp.asarray(self.dt, V0.dtype))
+        refractory = p["refractory"]
+        return ((jnp.where(refractory, V0, V),) + lin,
+                (jnp.where(refractory, 0.0, err_V),) + err_lin)
 
     def _integrate(self, rhs, y, params, n: int):
         """One simulation step of RKF45 for the state tuple ``y`` of (n,) arrays.
@@ -293,9 +346,12 @@ class IAFCondBase(IAFBase):
         ``rhs(y, params)``; ``params`` holds per-neuron rows (n,) or shared scalars, so the
         integrator can iterate on the few neurons that need sub-steps alone. A neuron that
         diverges (the adaptive loop stalls) gets ``V = NaN`` for ``check_finite``."""
+        factors = {k: v for k, v in params.items() if k.startswith("whole_")}
+        params = {k: v for k, v in params.items() if k not in factors}
+        whole = (lambda y_, p_: self._whole_step(y_, p_, factors)) if self.LINEAR else None
         y, H, stalled = rkf45.advance(rhs, y, self.integration_step.value.reshape(n), self.dt,
                                       self.EPS_ABS, params=params,
-                                      compact_size=max(16, n // 16))
+                                      compact_size=max(16, n // 16), whole_step=whole)
         self.integration_step.value = H.reshape(self.varshape)
         return (jnp.where(stalled, jnp.nan, y[0]),) + tuple(y[1:])
 

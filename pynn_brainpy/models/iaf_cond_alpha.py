@@ -51,6 +51,7 @@ class iaf_cond_alpha(IAFCondBase):
     NEST_NAME = "iaf_cond_alpha"
     PARAMETERS = dict(COND_PARAMETERS)
     RECORDABLES = ("V_m", "g_ex", "g_in", "dg_ex", "dg_in")
+    LINEAR = (("alpha", "tau_ex"), ("alpha", "tau_in"))
 
     def __init__(self, in_size, V_th=-55.0, V_reset=-60.0, t_ref=2.0, g_L=16.6667, C_m=250.0,
                  E_ex=0.0, E_in=-85.0, E_L=-70.0, tau_syn_ex=0.2, tau_syn_in=2.0, I_e=0.0,
@@ -78,15 +79,22 @@ class iaf_cond_alpha(IAFCondBase):
                 "dg_ex": (self.dg_ex, None), "dg_in": (self.dg_in, None)}
 
     @staticmethod
-    def _rhs(y, c):
-        """NEST's ``iaf_cond_alpha_dynamics`` (same arithmetic order)."""
-        V, dg_ex, g_ex, dg_in, g_in = y
-        Vb = jnp.where(c["refractory"], c["V_reset"], jnp.minimum(V, c["V_th"]))
+    def _dV_free(y, c):
+        """NEST's ``iaf_cond_alpha_dynamics`` for dV/dt outside refractoriness (same
+        arithmetic order)."""
+        V, _, g_ex, _, g_in = y
+        Vb = jnp.minimum(V, c["V_th"])
         I_syn_exc = g_ex * (Vb - c["E_ex"])
         I_syn_inh = g_in * (Vb - c["E_in"])
         I_leak = c["g_L"] * (Vb - c["E_L"])
-        dV = jnp.where(c["refractory"], 0.0,
-                       (-I_leak - I_syn_exc - I_syn_inh + c["I_stim"] + c["I_e"]) / c["C_m"])
+        return (-I_leak - I_syn_exc - I_syn_inh + c["I_stim"] + c["I_e"]) / c["C_m"]
+
+    @classmethod
+    def _rhs(cls, y, c):
+        """NEST's ``iaf_cond_alpha_dynamics``; while refractory dV/dt = 0 (the currents NEST
+        evaluates at V_reset then only enter that zeroed derivative)."""
+        _, dg_ex, g_ex, dg_in, g_in = y
+        dV = jnp.where(c["refractory"], 0.0, cls._dV_free(y, c))
         return (dV, -dg_ex / c["tau_ex"], dg_ex - (g_ex / c["tau_ex"]),
                 -dg_in / c["tau_in"], dg_in - (g_in / c["tau_in"]))
 

@@ -67,6 +67,7 @@ class iaf_cond_exp_sfa_rr(IAFCondBase):
         "q_rr": (3214.0, u.nS),
     }
     RECORDABLES = ("V_m", "g_ex", "g_in", "g_rr", "g_sfa")
+    LINEAR = (("exp", "tau_ex"), ("exp", "tau_in"), ("exp", "tau_sfa"), ("exp", "tau_rr"))
 
     def __init__(self, in_size, V_th=-57.0, V_reset=-70.0, t_ref=0.5, g_L=28.95, C_m=289.5,
                  E_ex=0.0, E_in=-75.0, E_L=-70.0, tau_syn_ex=1.5, tau_syn_in=10.0, I_e=0.0,
@@ -98,18 +99,25 @@ class iaf_cond_exp_sfa_rr(IAFCondBase):
                 "g_sfa": (self.g_sfa, None), "g_rr": (self.g_rr, None)}
 
     @staticmethod
-    def _rhs(y, c):
-        """NEST's ``iaf_cond_exp_sfa_rr_dynamics`` (same arithmetic order)."""
+    def _dV_free(y, c):
+        """NEST's ``iaf_cond_exp_sfa_rr_dynamics`` for dV/dt outside refractoriness (same
+        arithmetic order)."""
         V0, g_ex, g_in, g_sfa, g_rr = y
-        V = jnp.where(c["refractory"], c["V_reset"], jnp.minimum(V0, c["V_th"]))
+        V = jnp.minimum(V0, c["V_th"])
         I_syn_exc = g_ex * (V - c["E_ex"])
         I_syn_inh = g_in * (V - c["E_in"])
         I_L = c["g_L"] * (V - c["E_L"])
         I_sfa = g_sfa * (V - c["E_sfa"])
         I_rr = g_rr * (V - c["E_rr"])
-        dV = jnp.where(c["refractory"], 0.0,
-                       (-I_L + c["I_stim"] + c["I_e"] - I_syn_exc - I_syn_inh - I_sfa - I_rr)
-                       / c["C_m"])
+        return ((-I_L + c["I_stim"] + c["I_e"] - I_syn_exc - I_syn_inh - I_sfa - I_rr)
+                / c["C_m"])
+
+    @classmethod
+    def _rhs(cls, y, c):
+        """NEST's ``iaf_cond_exp_sfa_rr_dynamics``; while refractory dV/dt = 0 (the currents
+        NEST evaluates at V_reset then only enter that zeroed derivative)."""
+        _, g_ex, g_in, g_sfa, g_rr = y
+        dV = jnp.where(c["refractory"], 0.0, cls._dV_free(y, c))
         return (dV, -g_ex / c["tau_ex"], -g_in / c["tau_in"], -g_sfa / c["tau_sfa"],
                 -g_rr / c["tau_rr"])
 

@@ -257,10 +257,22 @@ def test_float32_stays_close_to_nest(model):
     ours = run_ours(model, precision=32, **scenario)
     ref = run_nest(model, **scenario)
     assert ours["V_m"].dtype == np.float32
-    # measured: the same spike steps and |ΔV_m| ~3e-5 mV on this input
-    for a, b in zip(ours["spike_steps"], ref["spike_steps"]):
-        np.testing.assert_array_equal(a, b)
-    assert np.max(np.abs(ours["V_m"] - ref["V_m"])) < 1e-3
+    # measured: |ΔV_m| ~3e-5 mV on this input, and the same spike steps except where NEST's
+    # V_m ends a step within float32's resolution of V_th (iaf_cond_alpha, neuron 1, step 422:
+    # 3.3e-6 mV below -55 mV, one float32 ulp): there a spike may move by one step, and the
+    # traces are compared up to that step.
+    V_th = [p.get("V_th", IAF_MODELS[model].PARAMETERS["V_th"][0]) for p in params]
+    for i, (a, b) in enumerate(zip(ours["spike_steps"], ref["spike_steps"])):
+        assert len(a) == len(b)
+        moved = np.flatnonzero(a != b)
+        end = len(ref["V_m"])
+        for k in moved:
+            first = min(a[k], b[k])
+            assert abs(a[k] - b[k]) == 1
+            assert abs(ref["V_m"][first, i] - V_th[i]) < 1e-4, "moved spike not at threshold"
+        if moved.size:
+            end = min(a[moved[0]], b[moved[0]])
+        assert np.max(np.abs(ours["V_m"][:end, i] - ref["V_m"][:end, i])) < 1e-3
 
 
 # ------------------------------------------------------------------------ validation
