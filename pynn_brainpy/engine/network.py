@@ -39,7 +39,6 @@ reuse the same compiled function.
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
-import brainevent
 import brainstate
 import jax
 import jax.numpy as jnp
@@ -47,6 +46,7 @@ import numpy as np
 
 from . import gap_junctions as gap
 from . import precise
+from .event_product import event_product
 
 __all__ = ["NeuronGroup", "SpikeArrayGroup", "GeneratorGroup", "PoissonGroup", "Synapses",
            "CurrentInput",
@@ -202,9 +202,10 @@ class _Target:
 class _Block:
     """The static Synapses records of all sending groups as one CSR matrix (n_rows, n_cols):
     the rows are the senders' cells one group after the other (in the order of ``senders``),
-    so a step makes one sparse product whatever the number of senders, targets and delays
-    (each product is a call into brainevent's kernel with a fixed cost: one call instead of
-    one per sender saved ~85 µs per step in benchmarks/network_breakdown.py's recurrent row).
+    so a step makes one sparse product (:func:`.event_product.event_product`) whatever the
+    number of senders, targets and delays (each product is a kernel call with a fixed cost:
+    one call instead of one per sender saved ~85 µs per step in
+    benchmarks/network_breakdown.py's recurrent row when the calls went to brainevent).
 
     ``order`` maps CSR entries to positions in the members' concatenated connection arrays,
     so new weights can be put in without rebuilding."""
@@ -214,19 +215,6 @@ class _Block:
     indices: np.ndarray
     indptr: np.ndarray
     n_cols: int
-
-
-def _multiplicity_product(counts, csr):
-    """``counts @ csr`` for small integer spike counts, event-driven: one binary product per
-    multiplicity level (a Poisson source rarely fires twice in one step)."""
-    def body(carry):
-        level, total = carry
-        return level + 1, total + brainevent.BinaryArray(counts >= level) @ csr
-
-    first = brainevent.BinaryArray(counts >= 1) @ csr
-    _, total = jax.lax.while_loop(lambda c: jnp.any(counts >= c[0]), body,
-                                  (jnp.asarray(2, counts.dtype), first))
-    return total
 
 
 def _init_state_in_place(model) -> bool:
@@ -460,7 +448,7 @@ class Network:
         groups, blocks, probes = self.groups, self._blocks, self.probes
         dt, dtype, ring_len = self.dt, self.dtype, self.ring_len
         base_key = jax.random.PRNGKey(self.seed)
-        # brainevent plans its kernels from the concrete indptr (n_pre + 1 numbers); the
+        # the product's kernels are planned from the concrete indptr (n_pre + 1 numbers); the
         # column indices (one per connection) are arguments, not constants: millions of
         # constants in the program make XLA's compilation slow.
         structure = [(args["indices"][bi], b.indptr) for bi, b in enumerate(blocks)]
@@ -502,13 +490,8 @@ class Network:
         def send(ring, spikes, m):
             """Spikes of step ``m`` into the target buffers: one sparse product."""
             for bi, (b, (indices, indptr)) in enumerate(zip(blocks, structure)):
-                csr = brainevent.CSR((args["blocks"][bi], indices, indptr),
-                                     shape=(indptr.size - 1, b.n_cols))
                 sent = jnp.concatenate([spikes[g].astype(dtype) for g in b.senders])
-                if all(isinstance(groups[g], NeuronGroup) for g in b.senders):
-                    arrived = brainevent.BinaryArray(sent > 0) @ csr   # one spike per step
-                else:                                          # sources may repeat a step
-                    arrived = _multiplicity_product(sent, csr)
+                arrived = event_product(sent, args["blocks"][bi], indices, indptr, b.n_cols)
                 for t in b.targets:
                     part = arrived[t.offset:t.offset + len(t.delays) * t.n_post]
                     slots = (m + jnp.asarray(t.delays, jnp.int32)) % ring_len

@@ -1,0 +1,67 @@
+"""``engine.event_product``: the native CPU handler against a dense product and brainevent."""
+
+import brainstate
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from pynn_brainpy.engine import event_product as ep
+
+
+def random_csr(rng, n_rows, n_cols, max_row):
+    lengths = rng.integers(0, max_row + 1, n_rows)
+    lengths[::7] = 0                                   # some rows send nowhere
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    indices = rng.integers(0, n_cols, indptr[-1]).astype(np.int32)   # repeats allowed
+    weights = rng.normal(0.0, 1.0, indptr[-1])
+    return weights, indices, indptr
+
+
+def dense(weights, indices, indptr, n_cols):
+    W = np.zeros((indptr.size - 1, n_cols))
+    for i in range(indptr.size - 1):
+        for j in range(indptr[i], indptr[i + 1]):
+            W[i, indices[j]] += weights[j]
+    return W
+
+
+@pytest.mark.parametrize("precision, dtype, rtol", [(64, np.float64, 1e-12),
+                                                    (32, np.float32, 1e-5)])
+def test_native_product_matches_dense(precision, dtype, rtol):
+    with brainstate.environ.context(precision=precision):
+        assert ep.native_available(dtype)
+        rng = np.random.default_rng(4)
+        n_rows, n_cols = 300, 517
+        weights, indices, indptr = random_csr(rng, n_rows, n_cols, 40)
+        W = dense(weights, indices, indptr, n_cols)
+        product = jax.jit(lambda c, w, i: ep.event_product(c, w, i, indptr, n_cols))
+        for trial in range(4):
+            # counts 0..3: mostly silent, some repeated spikes (Poisson sources)
+            counts = rng.choice(4, n_rows, p=[0.9, 0.07, 0.02, 0.01]).astype(dtype)
+            if trial == 0:
+                counts[:] = 0
+            out = product(jnp.asarray(counts), jnp.asarray(weights, dtype),
+                          jnp.asarray(indices))
+            assert out.dtype == dtype and out.shape == (n_cols,)
+            np.testing.assert_allclose(out, counts.astype(np.float64) @ W, rtol=rtol,
+                                       atol=rtol * np.abs(W).sum(0).max() * 3)
+
+
+def test_native_product_matches_brainevent_inside_a_scan():
+    with brainstate.environ.context(precision=64):
+        rng = np.random.default_rng(5)
+        n_rows, n_cols, steps = 200, 300, 50
+        weights, indices, indptr = random_csr(rng, n_rows, n_cols, 30)
+        counts = jnp.asarray(rng.choice(3, (steps, n_rows), p=[0.95, 0.04, 0.01]), jnp.float64)
+        w, idx = jnp.asarray(weights), jnp.asarray(indices)
+
+        def run(product):
+            def body(acc, c):
+                return acc + product(c, w, idx, indptr, n_cols), None
+            return jax.jit(lambda cs: jax.lax.scan(body, jnp.zeros(n_cols), cs)[0])(counts)
+
+        ours = run(ep.event_product)
+        theirs = run(ep._brainevent_product)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+        assert np.any(np.asarray(ours) != 0)
