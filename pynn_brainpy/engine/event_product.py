@@ -8,11 +8,9 @@ the senders in this step (mostly 0, sometimes 1, rarely more for Poisson sources
 summed over the rows with a spike only.
 
 On the CPU this is a native XLA FFI handler compiled with numba (``numba.cfunc``): XLA calls
-it directly with the buffers' addresses, with no Python in between. brainevent's CPU kernels
-go through a Python callback instead, which cost ~40–60 µs per call in the networks of
-``benchmarks/``; this handler costs ~10 µs with the same work (measured with a scratch loop of
-a 1000 × 4000 product, 400 synapses per row). Elsewhere (GPU) brainevent's kernels are used,
-one binary product per multiplicity level.
+it directly with the buffers' addresses, with no Python in between (brainevent's CPU kernels
+go through a Python callback; what the change saved is in ``docs/performance.md``).
+Elsewhere (GPU) brainevent's kernels are used, one binary product per multiplicity level.
 
 The handler reads XLA's call frame as the C API lays it out (``xla/ffi/api/c_api.h`` of the
 installed jaxlib, whose API version it reports in XLA's metadata query). If that header is

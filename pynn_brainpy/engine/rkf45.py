@@ -35,6 +35,12 @@ finishes the step; here a neuron that needs more than ``max_trials`` trials in o
 stopped and reported as stalled, so that the caller can flag it. The arithmetic is written in GSL's order so that float64 results agree with NEST's to the
 last bits.
 
+A model whose state has a linear part with constant coefficients (synaptic conductances) can
+give :func:`advance` a whole-step trial that takes that part's stages from polynomials
+computed once (:func:`alpha_factors`, :func:`trial_with_linear_part`): the same Fehlberg
+trial up to rounding, for a fraction of the work. It is used for trials that cover a whole
+simulation step; shorter trials use the tableau.
+
 All functions are pure; state is a pytree whose leaves have the neuron axis first.
 """
 
