@@ -24,16 +24,17 @@ smallest normal number):
 * ``r < 0.5``: accept; next ``H = h·clip(0.9·r^(−1/6), 1, 5)``;
 * otherwise accept and keep ``H = h``.
 
-A trial whose ``H`` reaches past the end of the simulation step is cut to end exactly there; the
-next ``H`` is derived from the cut length. Where a trial that covered a whole simulation step would grow the
-step, the carried ``H`` is ``5·h`` instead of GSL's ``h·clip(0.9·r^(−1/6), 1, 5)``: any value
-above ``h`` makes the next step start with one trial of length ``h`` and nothing after depends
-on it, so the result is the same and the ``pow`` is saved (it cost a third of a driven
-network's neuron update). There is no minimum step, as in GSL. GSL has no
-iteration cap either, and a diverging solution then shrinks ``H`` towards one ulp and never
-finishes the step; here a neuron that needs more than ``max_trials`` trials in one step is
-stopped and reported as stalled, so that the caller can flag it. The arithmetic is written in GSL's order so that float64 results agree with NEST's to the
-last bits.
+A trial whose ``H`` reaches past the end of the simulation step is cut to end exactly there;
+the next ``H`` is derived from the cut length. Where a trial that covered a whole simulation
+step would grow the step, the carried ``H`` is ``5·h`` instead of GSL's
+``h·clip(0.9·r^(−1/6), 1, 5)``: any value above ``h`` makes the next step start with one trial
+of length ``h`` and nothing after depends on it, so the result is the same and the ``pow`` is
+saved (it cost a third of a driven network's neuron update). There is no minimum step, as in
+GSL. GSL has no iteration cap either, and a diverging solution then shrinks ``H`` towards one
+ulp and never finishes the step; here a neuron that needs more than ``max_trials`` trials in
+one step is stopped and reported as stalled, so that the caller can flag it. The arithmetic
+of the tableau is written in GSL's order, so that float64 results agree with NEST's to the
+last bits or a few ulps (XLA's own rewrites, and the whole-step trials below).
 
 A model whose state has a linear part with constant coefficients (synaptic conductances) can
 give :func:`advance` a whole-step trial that takes that part's stages from polynomials
