@@ -69,10 +69,15 @@ def native_available(dtype) -> bool:
     return np.dtype(dtype).name in ("float32", "float64") and _handler() is not None
 
 
-def _brainevent_product(counts, weights, indices, indptr: np.ndarray, n_cols: int):
+def _brainevent_product(counts, weights, indices, indptr: np.ndarray, n_cols: int,
+                        repeats: bool = True):
     """brainevent's binary CSR products, one per multiplicity level (a Poisson source rarely
-    fires twice in one step); ``indptr`` must be concrete (brainevent plans from it)."""
+    fires twice in one step; without ``repeats`` a count is 0 or 1 and one product does, with
+    no loop, whose condition costs a device-to-host copy on GPUs); ``indptr`` must be concrete
+    (brainevent plans from it)."""
     csr = brainevent.CSR((weights, indices, indptr), shape=(indptr.size - 1, n_cols))
+    if not repeats:
+        return brainevent.BinaryArray(counts > 0) @ csr
 
     def body(carry):
         level, total = carry
@@ -84,14 +89,16 @@ def _brainevent_product(counts, weights, indices, indptr: np.ndarray, n_cols: in
     return total
 
 
-def event_product(counts, weights, indices, indptr: np.ndarray, n_cols: int):
+def event_product(counts, weights, indices, indptr: np.ndarray, n_cols: int,
+                  repeats: bool = True):
     """``counts @ W`` for the CSR matrix ``W = (weights, indices, indptr)`` of shape
     ``(len(indptr) − 1, n_cols)``; ``counts`` and ``weights`` of the same float type,
-    ``indices`` int32, ``indptr`` a NumPy int32 array."""
+    ``indices`` int32, ``indptr`` a NumPy int32 array. ``repeats=False`` promises counts of
+    0 or 1 (neurons spike at most once per step)."""
     indptr = np.asarray(indptr, np.int32)
 
     def default(counts, weights, indices):
-        return _brainevent_product(counts, weights, indices, indptr, n_cols)
+        return _brainevent_product(counts, weights, indices, indptr, n_cols, repeats)
 
     if not native_available(counts.dtype):
         return default(counts, weights, indices)

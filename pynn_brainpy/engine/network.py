@@ -491,7 +491,9 @@ class Network:
             """Spikes of step ``m`` into the target buffers: one sparse product."""
             for bi, (b, (indices, indptr)) in enumerate(zip(blocks, structure)):
                 sent = jnp.concatenate([spikes[g].astype(dtype) for g in b.senders])
-                arrived = event_product(sent, args["blocks"][bi], indices, indptr, b.n_cols)
+                repeats = not all(isinstance(groups[g], NeuronGroup) for g in b.senders)
+                arrived = event_product(sent, args["blocks"][bi], indices, indptr, b.n_cols,
+                                        repeats)
                 for t in b.targets:
                     part = arrived[t.offset:t.offset + len(t.delays) * t.n_post]
                     slots = (m + jnp.asarray(t.delays, jnp.int32)) % ring_len

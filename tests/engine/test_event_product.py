@@ -65,3 +65,10 @@ def test_native_product_matches_brainevent_inside_a_scan():
         theirs = run(ep._brainevent_product)
         np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
         assert np.any(np.asarray(ours) != 0)
+        # counts of 0 or 1 (neurons): brainevent's single binary product, and the handler
+        binary = jnp.minimum(counts, 1.0)
+        single = jax.jit(lambda c: ep._brainevent_product(c, w, idx, indptr, n_cols,
+                                                          repeats=False))
+        for c in binary[:5]:
+            np.testing.assert_allclose(single(c), jax.jit(lambda c: ep.event_product(
+                c, w, idx, indptr, n_cols, repeats=False))(c), rtol=1e-12, atol=1e-12)
