@@ -162,7 +162,7 @@ def alpha_factors(rate, h: float):
     return np.stack(p + [1.0 + dp, ep]), np.stack(q + [dq, eq])
 
 
-def trial_with_linear_part(rhs: Callable, y, linear: Callable, h):
+def trial_with_linear_part(rhs: Callable, y, linear: Callable, h, frozen=None):
     """A Fehlberg trial of length ``h`` for a state ``(y, x)`` whose part ``x`` obeys a
     linear ODE with constant coefficients and ``y' = rhs(y, x)``.
 
@@ -170,10 +170,31 @@ def trial_with_linear_part(rhs: Callable, y, linear: Callable, h):
     estimate at :data:`ERROR` (e.g. from :func:`alpha_factors` computed for this ``h``).
     Returns ``((y_new, x_new), (y_err, x_err))``. ``y`` goes through the same arithmetic as
     in :func:`rkf45_trial`; ``x`` costs a few products per stage instead of a right-hand side
-    and a stage sum.
+    and a stage sum. ``frozen`` (optional per-neuron mask): neurons whose ``y' = 0`` at every
+    stage (e.g. refractory); their ``y`` stays with zero error, applied once here instead of
+    in every stage's right-hand side.
     """
     y_new, y_err = _fehlberg(lambda s, ys: rhs(ys, linear(s - 1)), y, rhs(y, linear(0)), h)
+    if frozen is not None:
+        tm = jax.tree_util.tree_map
+        y_new = tm(lambda new, old: jnp.where(_per_neuron(frozen, new), old, new), y_new, y)
+        y_err = tm(lambda e: jnp.where(_per_neuron(frozen, e), 0.0, e), y_err)
     return (y_new, linear(SOLUTION)), (y_err, linear(ERROR))
+
+
+def _max_abs(err, skip_nan=False):
+    """max |e| over the components of each neuron; a NaN component makes it NaN, or with
+    ``skip_nan`` is skipped (NaN or −inf when no component is left)."""
+    out = None
+    for leaf in jax.tree_util.tree_leaves(err):
+        e = jnp.abs(leaf)
+        if e.ndim > 1:
+            e = e.reshape(e.shape[0], -1)
+            if skip_nan:
+                e = jnp.where(jnp.isnan(e), -jnp.inf, e)
+            e = jnp.max(e, axis=1)
+        out = e if out is None else (jnp.fmax if skip_nan else jnp.maximum)(out, e)
+    return out
 
 
 def _max_ratio(err, eps_abs):
@@ -181,28 +202,8 @@ def _max_ratio(err, eps_abs):
 
     Division by a positive number rounds monotonically, so the largest ``|e|`` is divided
     once per neuron instead of every component."""
-    leaves = jax.tree_util.tree_leaves(err)
-    dtype = leaves[0].dtype
-    emax = None
-    for leaf in leaves:
-        e = jnp.abs(leaf)
-        if e.ndim > 1:
-            e = e.reshape(e.shape[0], -1)
-            # fmax skips NaN; a column of NaN collapses to NaN and is then skipped below.
-            e = jnp.max(jnp.where(jnp.isnan(e), -jnp.inf, e), axis=1)
-        emax = e if emax is None else jnp.fmax(emax, e)
-    return jnp.fmax(emax / eps_abs, jnp.finfo(dtype).tiny)
-
-
-def _max_abs(err):
-    """max |e| over the components of each neuron; NaN if any component is NaN."""
-    out = None
-    for leaf in jax.tree_util.tree_leaves(err):
-        e = jnp.abs(leaf)
-        if e.ndim > 1:
-            e = jnp.max(e.reshape(e.shape[0], -1), axis=1)
-        out = e if out is None else jnp.maximum(out, e)
-    return out
+    emax = _max_abs(err, skip_nan=True)
+    return jnp.fmax(emax / eps_abs, jnp.finfo(emax.dtype).tiny)
 
 
 # Below this error ratio GSL's growth factor 0.9·r^(-1/6) exceeds 5 and is clipped to exactly 5

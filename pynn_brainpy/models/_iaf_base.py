@@ -317,7 +317,7 @@ class IAFCondBase(IAFBase):
     def _whole_step(self, y, p, c):
         """The Fehlberg trial over a whole step: the conductances at each stage from the
         factors in ``c``, V from :meth:`_dV_free`. A refractory neuron's dV/dt is 0 at every
-        stage, so its V stays with zero error: applied once at the end."""
+        stage (``frozen``)."""
         V0 = y[0]
 
         def linear(row):
@@ -335,10 +335,8 @@ class IAFCondBase(IAFBase):
 
         (V, lin), (err_V, err_lin) = rkf45.trial_with_linear_part(
             lambda V_s, lin_s: self._dV_free((V_s,) + lin_s, p), V0, linear,
-            jnp.asarray(self.dt, V0.dtype))
-        refractory = p["refractory"]
-        return ((jnp.where(refractory, V0, V),) + lin,
-                (jnp.where(refractory, 0.0, err_V),) + err_lin)
+            jnp.asarray(self.dt, V0.dtype), frozen=p["refractory"])
+        return (V,) + lin, (err_V,) + err_lin
 
     def _integrate(self, rhs, y, params, n: int):
         """One simulation step of RKF45 for the state tuple ``y`` of (n,) arrays.

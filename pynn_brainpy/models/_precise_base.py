@@ -105,14 +105,14 @@ class PreciseIAFBase(IAFBase):
                 jnp.where(now, jnp.nan, off))
 
     @staticmethod
-    def _by_rows(active, fn, inputs, out):
+    def _by_rows(active, fn, inputs, out, size=None):
         """``out`` (a tuple of (n,) arrays) with its rows where ``active`` replaced by
         ``fn(rows, valid)``: the rows of ``inputs`` (a pytree; leaves with a leading axis
-        of n are per-neuron, others shared) gathered in batches of a fixed size, so the
-        work follows the neurons that have events. ``valid`` marks the batch's real rows
-        (the padding repeats the last neuron; its results are dropped)."""
+        of n are per-neuron, others shared) gathered in batches of ``size`` (default
+        ``max(16, n/8)``), so the work follows the neurons that need it. ``valid`` marks the
+        batch's real rows (the padding repeats the last neuron; its results are dropped)."""
         n = active.shape[0]
-        size = min(n, max(16, n // 8))
+        size = min(n, size or max(16, n // 8))
         per_neuron = lambda a: jnp.ndim(a) >= 1 and a.shape[0] == n
 
         def batch(carry):

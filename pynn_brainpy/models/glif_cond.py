@@ -439,8 +439,7 @@ class glif_cond(InputDynamics):
         """The Fehlberg trial over a whole step with the conductances' stages from their
         precomputed polynomials (:func:`rkf45.alpha_factors`): only ``V`` needs the
         right-hand side; ``dg_k``, ``g_k`` are ``p·dg_k`` and ``q·dg_k + p·g_k`` at each stage.
-        A refractory neuron's stages of dV/dt are all 0, so its V is unchanged with zero error:
-        that is applied once at the end instead of in every stage."""
+        A refractory neuron's stages of dV/dt are all 0 (``frozen``)."""
         V0, dg, g = y
         ports = len(dg)
 
@@ -452,10 +451,7 @@ class glif_cond(InputDynamics):
 
         (V, (dg, g)), (err_V, err_lin) = rkf45.trial_with_linear_part(
             lambda V_s, lin: cls._dV_free(V_s, lin[1], p), V0, conductances,
-            jnp.asarray(h, V0.dtype))
-        refractory = p["refractory"]
-        V = jnp.where(refractory, V0, V)
-        err_V = jnp.where(refractory, 0.0, err_V)
+            jnp.asarray(h, V0.dtype), frozen=p["refractory"])
         return (V, dg, g), (err_V, err_lin)
 
     def update(self, x=0.0):

@@ -175,28 +175,19 @@ class iaf_psc_exp_ps(PreciseIAFBase):
         """Time from the interval's start to the threshold crossing, per neuron (``active``
         ones; 0 elsewhere). Few neurons cross in a step, so they are gathered, up to
         ``_CROSSING_BATCH`` at a time, and only they iterate."""
-        n = length.shape[0]
-        size = min(n, _CROSSING_BATCH)
-        rows_of = lambda tree, idx: jax.tree_util.tree_map(
-            lambda a: a[idx] if jnp.ndim(a) >= 1 and a.shape[0] == n else a, tree)
-
-        def batch(carry):
-            todo, roots = carry
-            idx = jnp.nonzero(todo, size=size, fill_value=n)[0]
-            valid = idx < n
-            rows = jnp.minimum(idx, n - 1)
-            cb, y0b, (V_b, I_ex_b, I_in_b) = rows_of((c, y0, before), rows)
+        def roots(rows, valid):
+            V_b, I_ex_b, I_in_b = rows["before"]
             no_refractory = jnp.zeros(V_b.shape, bool)
 
             def distance(t):
                 t = jnp.where(valid, t, 0.0)
-                return (self._propagate(cb, y0b, t, V_b, I_ex_b, I_in_b, no_refractory)[0]
-                        - cb["Theta"])
-            root = regula_falsi(distance, jnp.where(valid, length[rows], 1.0), valid)
-            return todo.at[idx].set(False, mode="drop"), roots.at[idx].set(root, mode="drop")
+                return (self._propagate(rows["c"], rows["y0"], t, V_b, I_ex_b, I_in_b,
+                                        no_refractory)[0] - rows["c"]["Theta"])
+            return (regula_falsi(distance, jnp.where(valid, rows["length"], 1.0), valid),)
 
-        return jax.lax.while_loop(lambda carry: jnp.any(carry[0]), batch,
-                                  (active, jnp.zeros_like(length)))[1]
+        return self._by_rows(active, roots, {"c": c, "y0": y0, "before": before,
+                                             "length": length},
+                             (jnp.zeros_like(length),), size=_CROSSING_BATCH)[0]
 
     def _spike_in(self, c, y0, h, state, t0, length, active):
         """Neurons over threshold at the end of an interval ``[t0, t0 + length]`` (from the

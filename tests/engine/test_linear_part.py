@@ -127,6 +127,29 @@ def test_trial_with_linear_part_matches_stage_by_stage():
         np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12 * 50)
 
 
+def test_frozen_neurons_keep_their_state_with_zero_error():
+    n, h = 50, 0.1
+    p, y = conductance_system(n, 6)
+    fp, fq = rkf45.alpha_factors(np.asarray(p["lam"]), h)
+    frozen = jnp.asarray(np.arange(n) % 3 == 0)
+
+    def linear(row):
+        return (tuple(fp[row, k] * y[1][k] for k in range(2)),
+                tuple(fq[row, k] * y[1][k] + fp[row, k] * y[2][k] for k in range(2)))
+    rhs_free = lambda V_s, lin_s: rhs_V(V_s, lin_s, p)
+    (V, lin), (eV, elin) = rkf45.trial_with_linear_part(rhs_free, y[0], linear,
+                                                        jnp.asarray(h), frozen=frozen)
+    (V_free, lin_free), (eV_free, _) = rkf45.trial_with_linear_part(
+        rhs_free, y[0], linear, jnp.asarray(h))
+    f = np.asarray(frozen)
+    np.testing.assert_array_equal(np.asarray(V)[f], np.asarray(y[0])[f])
+    assert np.all(np.asarray(eV)[f] == 0.0)
+    np.testing.assert_array_equal(np.asarray(V)[~f], np.asarray(V_free)[~f])
+    np.testing.assert_array_equal(np.asarray(eV)[~f], np.asarray(eV_free)[~f])
+    for a, b in zip(jax.tree.leaves(lin), jax.tree.leaves(lin_free)):   # x is not frozen
+        np.testing.assert_array_equal(a, b)
+
+
 def run_advance(y, H, p, h, whole):
     """``advance`` over one step; ``whole_step`` is evaluated on concrete parameters."""
     trial = whole_step(h) if whole else None
