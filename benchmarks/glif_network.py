@@ -48,10 +48,10 @@ def peak_memory_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_brainpy(n, t_stop, precision, export):
-    import pynn_brainpy as sim
-    t0 = time.perf_counter()
-    sim.setup(timestep=DT, precision=precision, rng_seed=1, progress_bar=False)
+def build_brainpy(sim, n, k_exc=K_EXC, k_inh=K_INH, record=True):
+    """The network in PyNN, on ``sim`` after ``setup``; with fewer recurrent inputs than 400 + 100
+    the weights grow to keep the total recurrent drive. Returns ``(exc, inh, projections)``,
+    each projection as ``(projection, source label, target label)``."""
     rng = sim.NumpyRNG(seed=42)
     n_exc = int(0.8 * n)
     celltype = sim.GLIF_cond.variant(5, **CELL)
@@ -61,20 +61,31 @@ def run_brainpy(n, t_stop, precision, export):
     for p in (exc, inh):
         p.initialize(v=sim.RandomDistribution("uniform", (-75.0, -55.0), rng=rng))
     delay = sim.RandomDistribution("uniform", DELAY, rng=rng)
+    w_exc, w_inh = W_EXC * K_EXC / k_exc, W_INH * K_INH / k_inh
     prjs = []
     for target in (exc, inh):
         prjs += [
             (sim.Projection(ext, target, sim.FixedNumberPreConnector(K_EXT, rng=rng),
                             sim.StaticSynapse(weight=W_EXT, delay=1.0),
                             receptor_type="receptor_0"), "ext", target.label),
-            (sim.Projection(exc, target, sim.FixedNumberPreConnector(K_EXC, rng=rng),
-                            sim.StaticSynapse(weight=W_EXC, delay=delay),
+            (sim.Projection(exc, target, sim.FixedNumberPreConnector(k_exc, rng=rng),
+                            sim.StaticSynapse(weight=w_exc, delay=delay),
                             receptor_type="receptor_0"), "exc", target.label),
-            (sim.Projection(inh, target, sim.FixedNumberPreConnector(K_INH, rng=rng),
-                            sim.StaticSynapse(weight=W_INH, delay=delay),
+            (sim.Projection(inh, target, sim.FixedNumberPreConnector(k_inh, rng=rng),
+                            sim.StaticSynapse(weight=w_inh, delay=delay),
                             receptor_type="receptor_1"), "inh", target.label)]
-    exc.record("spikes")
-    inh.record("spikes")
+    if record:
+        exc.record("spikes")
+        inh.record("spikes")
+    return exc, inh, prjs
+
+
+def run_brainpy(n, t_stop, precision, export):
+    import pynn_brainpy as sim
+    t0 = time.perf_counter()
+    sim.setup(timestep=DT, precision=precision, rng_seed=1, progress_bar=False)
+    exc, inh, prjs = build_brainpy(sim, n)
+    n_exc = exc.size
     t_build = time.perf_counter() - t0
     t0 = time.perf_counter()
     sim.run(t_stop)

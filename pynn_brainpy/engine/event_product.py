@@ -100,7 +100,9 @@ def event_product(counts, weights, indices, indptr: np.ndarray, n_cols: int,
     def default(counts, weights, indices):
         return _brainevent_product(counts, weights, indices, indptr, n_cols, repeats)
 
-    if not native_available(counts.dtype):
+    # Off the CPU the handler is not even compiled (numba is a CPU tool; a GPU host may lack
+    # the header); on the CPU, platform_dependent still keeps brainevent for other devices.
+    if jax.default_backend() != "cpu" or not native_available(counts.dtype):
         return default(counts, weights, indices)
     name = _handler()
 
