@@ -103,14 +103,14 @@ class Recorder(recording.Recorder):
         dt = self._simulator.state.dt
 
         def sink(m0, spikes):
-            if spikes.ndim == 3:            # precise: offsets (steps, cells, slots), NaN: none
+            if isinstance(spikes, tuple):   # on the grid: (steps, cells) of the chunk's spikes
+                rows, cols = spikes
+                times = (m0 + rows + 1) * dt
+            else:                           # precise: offsets (steps, cells, slots), NaN: none
                 rows, cols, slots = np.nonzero(~np.isnan(spikes))
                 times = (m0 + rows + 1) * dt - spikes[rows, cols, slots]
                 order = np.lexsort((times, cols))
                 rows, cols, times = rows[order], cols[order], times[order]
-            else:
-                rows, cols = np.nonzero(spikes)
-                times = (m0 + rows + 1) * dt
             if rows.size:
                 self._spikes.append((ids[cols], times))
         return sink

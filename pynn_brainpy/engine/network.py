@@ -36,6 +36,7 @@ changing them does not recompile. A chunk has a fixed length (a power of two up 
 reuse the same compiled function.
 """
 
+import functools
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
@@ -247,6 +248,31 @@ def _init_state_in_place(model) -> bool:
         except Exception:          # noqa: BLE001 -- keep the new states, retrace instead
             ok = False
     return ok
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _nonzero(buffer, size):
+    return jnp.nonzero(buffer, size=size)
+
+
+def _spike_events(buffer, n):
+    """(rows, columns) of the spikes in the first ``n`` rows of a chunk's boolean buffer.
+
+    Off the CPU the buffer is compacted on the device, so only the events cross to the host,
+    not the whole (steps × cells) buffer (with 1e5 cells recorded on a GPU, copying and
+    scanning the dense buffer on the host doubled the run time). Rows from ``n`` on were never
+    written, so they hold no spikes.
+    """
+    if next(iter(buffer.devices())).platform == "cpu":
+        return np.nonzero(np.asarray(buffer)[:n])
+    return _compact_on_device(buffer)
+
+
+def _compact_on_device(buffer):
+    """``np.nonzero(buffer)`` computed where ``buffer`` lives; the events come back."""
+    total = int(jnp.count_nonzero(buffer))
+    rows, cols = _nonzero(buffer, _next_pow2(max(total, 1)))   # few distinct sizes compile
+    return np.asarray(rows)[:total], np.asarray(cols)[:total]
 
 
 def _next_pow2(n: int) -> int:
@@ -567,6 +593,10 @@ class Network:
 
         return step
 
+    def _is_event_probe(self, probe):
+        """Spikes of a group on the grid: handed over as (step, cell) events."""
+        return probe.variable == "spikes" and not self._is_precise(probe.group)
+
     def _probe_buffer(self, probe, length):
         """Where a chunk's records of ``probe`` go: spikes as booleans, or for a precise
         group as their offsets (NaN: none); signals in the network's dtype."""
@@ -647,8 +677,10 @@ class Network:
     def run(self, n_steps: int,
             on_chunk: Optional[Callable[[int, int, List[np.ndarray]], None]] = None):
         """Advance ``n_steps``. After every chunk ``on_chunk(m0, n, records)`` receives the first
-        step of the chunk, its number of steps and one ``(n, len(indices))`` array per probe
-        (``(n, len(indices), slots)`` spike offsets for a precise group). A model that
+        step of the chunk, its number of steps and per probe: for spikes the pair ``(steps,
+        cells)`` of the chunk's spikes (step relative to ``m0``, position in the probe's
+        indices), in step order, or ``(n, len(indices), slots)`` spike offsets for a precise
+        group; for a signal an ``(n, len(indices))`` array. A model that
         diverges raises ``FloatingPointError`` after the chunk in which it happened has been
         handed over; so does a precise Poisson source that ran out of room (RuntimeError)."""
         key = (tuple((p.group, p.variable, tuple(np.asarray(p.indices).tolist()))
@@ -685,7 +717,8 @@ class Network:
             self.step += n
             done += n
             if on_chunk is not None:
-                on_chunk(m0, n, [np.asarray(r)[:n] for r in rec])
+                on_chunk(m0, n, [_spike_events(r, n) if self._is_event_probe(p) else
+                                 np.asarray(r)[:n] for p, r in zip(self.probes, rec)])
             self._check_finite()
             if bool(self._carry["overflow"]):
                 raise RuntimeError(

@@ -1,6 +1,7 @@
 """The engine network: delivery timing, delays, the plastic-synapse path, chunking."""
 
 import brainstate
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -107,3 +108,15 @@ def test_repeated_source_spikes_are_all_delivered():
         traces.append(_run(net, [60])[:, 0])
     np.testing.assert_array_equal(traces[0], traces[1])
     assert traces[0].max() > 1.9 * traces[2].max()
+
+
+def test_spike_events_compacted_on_the_device_equal_numpy():
+    """The GPU path of the spike hand-over (compaction before the copy) gives NumPy's events."""
+    from pynn_brainpy.engine.network import _compact_on_device
+    rng = np.random.default_rng(5)
+    for shape, p in [((64, 300), 0.02), ((7, 5), 0.0), ((16, 40), 1.0), ((33, 9), 0.3)]:
+        buffer = rng.random(shape) < p
+        rows, cols = _compact_on_device(jnp.asarray(buffer))
+        expected = np.nonzero(buffer)
+        np.testing.assert_array_equal(rows, expected[0])
+        np.testing.assert_array_equal(cols, expected[1])
