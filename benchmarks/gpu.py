@@ -15,7 +15,7 @@ Targets (issue 5): (1) <= 0.15 ns at 1e6; (2) real-time factor <= 1; (3) <= 30 Â
 (4) <= 20 %. Each measurement that fails prints its error and the table says so; the others
 still run. ``--quick`` shrinks everything for a smoke run on a CPU.
 
-    python benchmarks/gpu.py [--quick] [--json out.json]
+    python benchmarks/gpu.py [--quick] [--json out.json] [--sizes 1e4,1e6] [--product brainevent]
 """
 
 import argparse
@@ -147,22 +147,31 @@ def guarded(results, key, fn, *args):
 def _fmt(value, fmt, unit=""):
     if isinstance(value, dict) and "error" in value:
         return "failed"
-    return "not installed" if value is None else f"{value:{fmt}}{unit}"
+    if value is None or isinstance(value, str):
+        return "not installed" if value is None else value
+    return f"{value:{fmt}}{unit}"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (CPU smoke run)")
     parser.add_argument("--json")
-    parser.add_argument("--brainevent-backend", help="brainevent's GPU backend for the spike "
-                        "product (e.g. jax_raw; default: brainevent's own, cuda_raw)")
-    parser.add_argument("--no-population", action="store_true",
-                        help="skip the population measurements")
+    parser.add_argument("--sizes", default=None,
+                        help="population sizes, comma-separated (default 1e4,1e5,1e6)")
+    parser.add_argument("--no-brainpy-state", action="store_true",
+                        help="skip brainpy.state's population measurements")
+    parser.add_argument("--product", choices=("gathered", "brainevent"), default="gathered",
+                        help="the spike product off the CPU (engine.event_product)")
+    parser.add_argument("--brainevent-backend", help="brainevent's GPU backend for "
+                        "--product brainevent (e.g. jax_raw; default: cuda_raw)")
     args = parser.parse_args()
+    from pynn_brainpy.engine import event_product
+    event_product.use_on_accelerators(args.product)
     if args.brainevent_backend:
         import brainevent
         brainevent.binary_csrmv_p.set_default("gpu", args.brainevent_backend)
-    sizes = [1000, 4000] if args.quick else [10_000, 100_000, 1_000_000]
+    sizes = ([int(float(x)) for x in args.sizes.split(",") if x] if args.sizes is not None else
+             [1000, 4000] if args.quick else [10_000, 100_000, 1_000_000])
     steps = 200 if args.quick else 2000
     big_n, t_big = (2000, 50.0) if args.quick else (100_000, 1000.0)
     t_small = 100.0 if args.quick else 1000.0
@@ -171,16 +180,19 @@ def main():
     import brainstate
     results = {"device": device_name(), "jax": jax.__version__,
                "brainstate": brainstate.__version__,
+               "product": args.product, "xla_flags": os.environ.get("XLA_FLAGS", ""),
                "brainevent_backend": args.brainevent_backend or "default"}
     print(f"device {results['device']}, jax {jax.__version__}", file=sys.stderr, flush=True)
-    for n in [] if args.no_population else sizes:
+    for n in sizes:
         guarded(results, f"glif5_ns_{n}", population_ns, n, steps)
-        guarded(results, f"brainpy_state_ns_{n}", brainpy_state_ns, n, steps)
+        results[f"brainpy_state_ns_{n}"] = "skipped"
+        if not args.no_brainpy_state:
+            guarded(results, f"brainpy_state_ns_{n}", brainpy_state_ns, n, steps)
     guarded(results, "small_network", network, 100, 8, 2, t_small, False)
     guarded(results, "network", network, big_n, 400, 100, t_big, True)
 
     rows = []
-    for n in [] if args.no_population else sizes:
+    for n in sizes:
         ours, theirs = results[f"glif5_ns_{n}"], results[f"brainpy_state_ns_{n}"]
         ratio = (f"{theirs / ours:.1f}x" if isinstance(ours, float) and isinstance(theirs, float)
                  else "-")
@@ -205,7 +217,8 @@ def main():
          "", "", "<= 30 Âµs"),
         ("recording every spike vs nothing", overhead, "", "", "<= 20 %"),
     ]
-    print(f"pynn_brainpy GPU benchmarks on {results['device']} (jax {jax.__version__})")
+    print(f"pynn_brainpy GPU benchmarks on {results['device']} (jax {jax.__version__}), "
+          f"product {args.product}, XLA_FLAGS={results['xla_flags']!r}")
     head = ("measurement", "pynn_brainpy", "brainpy.state", "bp.state/ours", "target")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(5)]
     for row in [head] + rows:

@@ -10,7 +10,8 @@ summed over the rows with a spike only.
 On the CPU this is a native XLA FFI handler compiled with numba (``numba.cfunc``): XLA calls
 it directly with the buffers' addresses, with no Python in between (brainevent's CPU kernels
 go through a Python callback; what the change saved is in ``docs/performance.md``).
-Elsewhere (GPU) brainevent's kernels are used, one binary product per multiplicity level.
+Elsewhere (GPU) :func:`gathered_product` runs it in plain XLA operations (or, by choice,
+brainevent's kernels, one binary product per multiplicity level).
 
 The handler (:mod:`._event_handler`) reads XLA's call frame as the C API lays it out
 (``xla/ffi/api/c_api.h`` of the installed jaxlib, whose API version it reports in XLA's
@@ -28,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["event_product", "native_available"]
+__all__ = ["event_product", "gathered_product", "native_available", "use_on_accelerators"]
 
 
 def _ffi_api_version() -> Optional[Tuple[int, int]]:
@@ -89,6 +90,66 @@ def _brainevent_product(counts, weights, indices, indptr: np.ndarray, n_cols: in
     return total
 
 
+_ACCELERATOR_PRODUCT = "gathered"
+
+
+def _on_accelerator() -> bool:
+    return jax.default_backend() != "cpu"
+
+
+def use_on_accelerators(name: str) -> None:
+    """Which product networks compiled from now on use off the CPU: ``"gathered"``
+    (:func:`gathered_product`, the default) or ``"brainevent"`` (brainevent's kernels)."""
+    global _ACCELERATOR_PRODUCT
+    if name not in ("gathered", "brainevent"):
+        raise ValueError(f"accelerator product must be 'gathered' or 'brainevent', got {name!r}")
+    _ACCELERATOR_PRODUCT = name
+
+
+def gathered_product(counts, weights, indices, indptr: np.ndarray, n_cols: int,
+                     batch: Optional[int] = None):
+    r"""``counts @ W`` in plain XLA operations, event by event, for accelerators.
+
+    The synapses of the senders with ``counts[i] > 0``, in row order, are numbered
+    ``e = 0 … E−1`` by the running sum ``S_i = Σ_{r≤i} [counts[r] > 0] · len_r``; synapse ``e``
+    belongs to the row ``i`` with ``S_{i−1} ≤ e < S_i`` (a binary search, unrolled: no loop on the device) and is entry
+    ``indptr[i] + e − S_{i−1}`` of the CSR arrays. Fixed-size batches of ``batch`` events
+    are gathered and scatter-added (``count · weight``, so a repeated spike needs no loop)
+    until all ``E`` are done: work ∝ the synapses of the spiking senders, whatever the spread
+    of the rows' lengths, with static shapes and no custom call (so XLA can keep the step in
+    one CUDA graph). ``batch`` defaults to ``max(4096, nnz / 256)``: one batch when fewer than
+    1 in 256 synapses carry a spike in a step.
+    """
+    indptr = np.asarray(indptr, np.int32)
+    nnz = int(indptr[-1])
+    if nnz == 0:
+        return jnp.zeros(n_cols, counts.dtype)
+    batch = int(batch or max(4096, nnz // 256))
+    lengths = jnp.asarray(np.diff(indptr))
+    starts = jnp.asarray(indptr[:-1])
+    spiking = counts > 0
+    ends = jnp.cumsum(jnp.where(spiking, lengths, 0))            # S_i
+    total = ends[-1]
+    offsets = jnp.arange(batch, dtype=jnp.int32)
+
+    def one_batch(first, out):
+        e = first + offsets
+        row = jnp.minimum(jnp.searchsorted(ends, e, side="right", method="scan_unrolled"),
+                          lengths.size - 1)
+        entry = starts[row] + e - (ends[row] - lengths[row])
+        valid = e < total
+        entry = jnp.where(valid, entry, 0)
+        value = jnp.where(valid, counts[row] * weights[entry], 0)
+        column = jnp.where(valid, indices[entry], n_cols)          # out of range: dropped
+        return out.at[column].add(value, mode="drop")
+
+    out = one_batch(jnp.asarray(0, jnp.int32), jnp.zeros(n_cols, counts.dtype))
+    _, out = jax.lax.while_loop(lambda c: c[0] < total,
+                                lambda c: (c[0] + batch, one_batch(c[0], c[1])),
+                                (jnp.asarray(batch, jnp.int32), out))
+    return out
+
+
 def event_product(counts, weights, indices, indptr: np.ndarray, n_cols: int,
                   repeats: bool = True):
     """``counts @ W`` for the CSR matrix ``W = (weights, indices, indptr)`` of shape
@@ -100,9 +161,12 @@ def event_product(counts, weights, indices, indptr: np.ndarray, n_cols: int,
     def default(counts, weights, indices):
         return _brainevent_product(counts, weights, indices, indptr, n_cols, repeats)
 
-    # Off the CPU the handler is not even compiled (numba is a CPU tool; a GPU host may lack
-    # the header); on the CPU, platform_dependent still keeps brainevent for other devices.
-    if jax.default_backend() != "cpu" or not native_available(counts.dtype):
+    if _on_accelerator():
+        # the CPU handler is not even compiled (numba is a CPU tool)
+        if _ACCELERATOR_PRODUCT == "gathered":
+            return gathered_product(counts, weights, indices, indptr, n_cols)
+        return default(counts, weights, indices)
+    if not native_available(counts.dtype):
         return default(counts, weights, indices)
     name = _handler()
 

@@ -72,3 +72,23 @@ def test_native_product_matches_brainevent_inside_a_scan():
         for c in binary[:5]:
             np.testing.assert_allclose(single(c), jax.jit(lambda c: ep.event_product(
                 c, w, idx, indptr, n_cols, repeats=False))(c), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("batch", [None, 1, 7, 64])
+def test_gathered_product_matches_dense(batch):
+    """The accelerator product: any batch size (one event per batch up to all at once) gives
+    counts @ W, repeated spikes included."""
+    with brainstate.environ.context(precision=64):
+        rng = np.random.default_rng(6)
+        n_rows, n_cols = 250, 333
+        weights, indices, indptr = random_csr(rng, n_rows, n_cols, 30)
+        W = dense(weights, indices, indptr, n_cols)
+        product = jax.jit(lambda c, w, i: ep.gathered_product(c, w, i, indptr, n_cols, batch))
+        for p_silent in (1.0, 0.9, 0.0):
+            counts = rng.choice(4, n_rows, p=[p_silent, *np.full(3, (1 - p_silent) / 3)])
+            out = product(jnp.asarray(counts, jnp.float64), jnp.asarray(weights),
+                          jnp.asarray(indices))
+            np.testing.assert_allclose(out, counts @ W, rtol=1e-12, atol=1e-12)
+        empty = np.zeros(n_rows + 1, np.int32)
+        assert np.all(ep.gathered_product(jnp.ones(n_rows), jnp.zeros(0), jnp.zeros(0, jnp.int32),
+                                          empty, n_cols) == 0)

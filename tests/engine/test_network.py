@@ -120,3 +120,13 @@ def test_spike_events_compacted_on_the_device_equal_numpy():
         expected = np.nonzero(buffer)
         np.testing.assert_array_equal(rows, expected[0])
         np.testing.assert_array_equal(cols, expected[1])
+
+
+def test_gathered_product_in_a_network_equals_the_cpu_handler(monkeypatch):
+    """The accelerators' product, forced on the CPU, runs the same network to the same traces
+    (up to the order of summation)."""
+    from pynn_brainpy.engine import event_product as ep
+    reference = _run(_network(False), [450])
+    monkeypatch.setattr(ep, "_on_accelerator", lambda: True)
+    gathered = _run(_network(False), [450])
+    np.testing.assert_allclose(gathered, reference, rtol=1e-13, atol=1e-12)
