@@ -4,6 +4,11 @@
 the network runs as one compiled JAX program on CPU or GPU and results come back as Neo blocks.
 """
 
+from ._xla_flags import request_device_loops
+
+request_device_loops()   # before any computation starts JAX's backends
+
+
 from pyNN import errors, random, space                                   # noqa: F401
 from pyNN.connectors import *                                            # noqa: F401,F403
 from pyNN.network import Network                                         # noqa: F401
