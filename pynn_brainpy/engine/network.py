@@ -43,6 +43,7 @@ from typing import Callable, List, Optional, Sequence
 import brainstate
 import jax
 import jax.numpy as jnp
+import numba
 import numpy as np
 
 from . import gap_junctions as gap
@@ -250,6 +251,18 @@ def _init_state_in_place(model) -> bool:
     return ok
 
 
+@numba.njit(cache=True)
+def _stable_order_by_row(rows, indptr):
+    """The permutation that groups ``rows`` by value, stable (a counting sort: O(n), where
+    NumPy's stable argsort of 5e7 connections took seconds)."""
+    next_slot = indptr[:-1].astype(np.int64)
+    order = np.empty(rows.size, np.int64)
+    for i in range(rows.size):
+        order[next_slot[rows[i]]] = i
+        next_slot[rows[i]] += 1
+    return order
+
+
 @functools.partial(jax.jit, static_argnums=1)
 def _nonzero(buffer, size):
     return jnp.nonzero(buffer, size=size)
@@ -335,15 +348,21 @@ class Network:
             delay = np.asarray(syn.delay, np.int64)
             if delay.size and delay.min() < 1:
                 raise ValueError("Synaptic delays must be at least one time step.")
-            delays, k = np.unique(delay, return_inverse=True)
+            # the distinct delays (few small integers) and each connection's rank among them
+            present = np.bincount(delay) > 0 if delay.size else np.zeros(0, bool)
+            delays = np.flatnonzero(present)
+            k = (np.cumsum(present) - 1)[delay]
             targets.append(_Target(i, syn.post, syn.label, delays, offset, n_post))
             rows.append(first_row[syn.pre] + np.asarray(syn.pre_idx, np.int64))
             columns.append(offset + k.reshape(-1) * n_post + np.asarray(syn.post_idx, np.int64))
             offset += len(delays) * n_post
         rows, columns = np.concatenate(rows), np.concatenate(columns)
-        order = np.lexsort((columns, rows))
         counts = np.bincount(rows, minlength=int(sum(sizes)))
         indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        # Grouped by row, in the given order inside a row. The product adds into each
+        # column in row order, then in this order: a column's sum is the same as with the
+        # columns sorted inside rows (equal columns keep their order either way).
+        order = _stable_order_by_row(rows, indptr)
         return [_Block(senders, targets, order,
                        columns[order].astype(np.int32), indptr, offset)]
 

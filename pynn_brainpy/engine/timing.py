@@ -43,6 +43,11 @@ def ms_to_steps_round(t_ms: float, dt_ms: float) -> int:
     return int(math.floor(t_ms * (1.0 / dt_ms) + 0.5))
 
 
+def ms_to_steps_round_array(t_ms: np.ndarray, dt_ms: float) -> np.ndarray:
+    """:func:`ms_to_steps_round` element by element (the same float64 operations), int64."""
+    return np.floor(np.asarray(t_ms, np.float64) * (1.0 / dt_ms) + 0.5).astype(np.int64)
+
+
 def precise_stamp(t_ms: float, dt_ms: float, tics_per_ms: float = TICS_PER_MS):
     """A spike time off the grid as NEST stamps it: ``(steps, offset)`` with ``steps`` the
     first grid point at or after ``t`` (``Time::ms_stamp``: tics truncated to a whole step,
