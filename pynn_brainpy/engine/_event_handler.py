@@ -64,20 +64,53 @@ def _accumulate(counts, weights, indices, indptr, out):
                 out[indices[j]] += k * weights[j]
 
 
-def _handler(frame_address):
-    """XLA_FFI_Error* handler(XLA_FFI_CallFrame*): arguments counts, weights (float32 or
-    float64), indices, indptr (int32); result out (the float type)."""
-    frame = numba.carray(frame_address, (_RETS + 1,), np.int64)
+@numba.njit(error_model="numpy", boundscheck=False)
+def _accumulate_into_ring(counts, weights, positions, indptr, step, ring, arriving):
+    """The product added straight into the ring buffer, then the next row taken out.
+
+    The ring (flat) has ``L`` rows of ``n = arriving.size`` numbers; an entry at position
+    ``p = delay·n + target`` lands at ``(step mod L)·n + p``, wrapped around the ring (row
+    ``(step + delay) mod L``). Row ``(step + 1) mod L`` is then complete (delays >= 1):
+    copied to ``arriving`` and cleared."""
+    n = arriving.shape[0]
+    size = ring.shape[0]
+    base = (step % (size // n)) * n
+    for i in range(counts.shape[0]):
+        k = counts[i]
+        if k > 0:
+            for j in range(indptr[i], indptr[i + 1]):
+                at = base + positions[j]
+                if at >= size:                      # wrapped: no division per event
+                    at -= size
+                ring[at] += k * weights[j]
+    first = base + n if base + n < size else 0
+    for c in range(n):
+        arriving[c] = ring[first + c]
+        ring[first + c] = 0
+
+
+@numba.njit(inline="always")
+def _answered_metadata(frame):
+    """Whether XLA only asked for the API version (answered here)."""
     extension = frame[_FRAME_EXTENSION]
-    while extension != 0:                     # XLA asks for the API version
+    while extension != 0:
         base = _words(extension, _EXTENSION_METADATA + 1)
         if (base[_EXTENSION_TYPE] & 0xFFFFFFFF) == _METADATA_TYPE:
             meta = numba.carray(_pointer(base[_EXTENSION_METADATA]), (_TRAITS + 1,), np.int32)
             meta[_MAJOR] = _API_MAJOR
             meta[_MINOR] = _API_MINOR
             meta[_TRAITS] = 0
-            return _pointer(0)
+            return True
         extension = base[_EXTENSION_NEXT]
+    return False
+
+
+def _handler(frame_address):
+    """XLA_FFI_Error* handler(XLA_FFI_CallFrame*): arguments counts, weights (float32 or
+    float64), indices, indptr (int32); result out (the float type)."""
+    frame = numba.carray(frame_address, (_RETS + 1,), np.int64)
+    if _answered_metadata(frame):
+        return _pointer(0)
     counts_buffer = _buffer(frame, _ARGS, 0)
     indices = _vector(_buffer(frame, _ARGS, 2), np.int32)
     indptr = _vector(_buffer(frame, _ARGS, 3), np.int32)
@@ -92,14 +125,43 @@ def _handler(frame_address):
     return _pointer(0)
 
 
-def compile_handler(major: int, minor: int):
-    """The handler as a ``numba.cfunc`` reporting FFI API version ``major.minor``."""
+def _ring_handler(frame_address):
+    """XLA_FFI_Error* handler(XLA_FFI_CallFrame*): arguments counts, weights (float32 or
+    float64), positions, indptr, step (int32, one element), ring (the float type, flat;
+    aliased with the first result); results ring, arriving."""
+    frame = numba.carray(frame_address, (_RETS + 1,), np.int64)
+    if _answered_metadata(frame):
+        return _pointer(0)
+    counts_buffer = _buffer(frame, _ARGS, 0)
+    positions = _vector(_buffer(frame, _ARGS, 2), np.int32)
+    indptr = _vector(_buffer(frame, _ARGS, 3), np.int32)
+    step = _vector(_buffer(frame, _ARGS, 4), np.int32)[0]
+    if (counts_buffer[_BUFFER_DTYPE] & 0xFFFFFFFF) == _F64:
+        _accumulate_into_ring(
+            _vector(counts_buffer, np.float64), _vector(_buffer(frame, _ARGS, 1), np.float64),
+            positions, indptr, step, _vector(_buffer(frame, _RETS, 0), np.float64),
+            _vector(_buffer(frame, _RETS, 1), np.float64))
+    else:
+        _accumulate_into_ring(
+            _vector(counts_buffer, np.float32), _vector(_buffer(frame, _ARGS, 1), np.float32),
+            positions, indptr, step, _vector(_buffer(frame, _RETS, 0), np.float32),
+            _vector(_buffer(frame, _RETS, 1), np.float32))
+    return _pointer(0)
+
+
+_HANDLERS = {"product": _handler, "ring": _ring_handler}
+
+
+def compile_handler(major: int, minor: int, which: str = "product"):
+    """Handler ``which`` (``"product"``: :func:`_handler`, ``"ring"``: :func:`_ring_handler`)
+    as a ``numba.cfunc`` reporting FFI API version ``major.minor``."""
     global _API_MAJOR, _API_MINOR
     _API_MAJOR, _API_MINOR = int(major), int(minor)
-    _handler.__qualname__ = f"_handler_ffi_api_{_API_MAJOR}_{_API_MINOR}"
+    handler = _HANDLERS[which]
+    handler.__qualname__ = f"{handler.__name__}_ffi_api_{_API_MAJOR}_{_API_MINOR}"
     signature = types.voidptr(types.voidptr)
     try:
         return numba.cfunc(signature, error_model="numpy", boundscheck=False,
-                           cache=True)(_handler)
+                           cache=True)(handler)
     except RuntimeError:        # no writable cache directory: compile for this process only
-        return numba.cfunc(signature, error_model="numpy", boundscheck=False)(_handler)
+        return numba.cfunc(signature, error_model="numpy", boundscheck=False)(handler)

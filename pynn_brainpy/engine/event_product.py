@@ -33,7 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["event_product", "gathered_product", "native_available", "use_on_accelerators"]
+__all__ = ["deliver_into_ring", "event_product", "gathered_product", "native_available",
+           "use_on_accelerators"]
 
 
 def _ffi_api_version() -> Optional[Tuple[int, int]]:
@@ -52,15 +53,15 @@ def _ffi_api_version() -> Optional[Tuple[int, int]]:
 
 
 @functools.lru_cache(maxsize=None)
-def _handler() -> Optional[str]:
-    """Compile (or load from numba's cache) and register the CPU handler; its target name,
-    or None without the C API header."""
+def _handler(which: str = "product") -> Optional[str]:
+    """Compile (or load from numba's cache) and register CPU handler ``which``
+    (``"product"`` or ``"ring"``); its target name, or None without the C API header."""
     version = _ffi_api_version()
     if version is None:
         return None
     from . import _event_handler
-    handler = _event_handler.compile_handler(*version)
-    name = "pynn_brainpy_event_product"
+    handler = _event_handler.compile_handler(*version, which=which)
+    name = f"pynn_brainpy_event_{which}"
     jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(handler.address), platform="cpu")
     _KEEP_ALIVE.append(handler)                  # its code must outlive every call
     return name
@@ -179,3 +180,38 @@ def event_product(counts, weights, indices, indptr: np.ndarray, n_cols: int,
             counts, weights, indices, jnp.asarray(indptr))
 
     return jax.lax.platform_dependent(counts, weights, indices, cpu=cpu, default=default)
+
+
+def deliver_into_ring(counts, weights, positions, indptr: np.ndarray, step, ring,
+                      n_slots: int, repeats: bool = True):
+    """Add step ``step``'s spikes into a ring buffer and take out the next row.
+
+    ``ring``, flat, holds ``n_slots`` rows of ``n = ring.size / n_slots`` numbers: row ``s``
+    is what arrives at the end of the steps ``≡ s (mod n_slots)``. The CSR matrix ``W =
+    (weights, positions, indptr)`` has the ring's positions as columns: an entry at ``p =
+    D·n + t`` is target ``t`` over ``D`` ≥ 1 steps, so ``counts[i]·W[i, p]`` is added to row
+    ``(step + D) mod n_slots``, column ``t``. Row ``(step + 1) mod n_slots`` is then complete:
+    it is returned and cleared. Returns ``(ring, arriving)``.
+
+    On the CPU one native handler does it all in place: XLA aliases the ring to its result
+    and nothing else reads or writes it, so the ring is not copied (a ring reshaped on the way
+    in was copied twice per step). Elsewhere the product (:func:`event_product`, one column
+    per ring position) is added to the ring rotated by ``step`` rows.
+    """
+    indptr = np.asarray(indptr, np.int32)
+    n = ring.size // n_slots
+    step = jnp.asarray(step, jnp.int32)
+    shift = (step % n_slots) * n
+
+    if _on_accelerator() or not native_available(counts.dtype) or _handler("ring") is None:
+        arrived = event_product(counts, weights, positions, indptr, ring.size, repeats)
+        ring = ring + jnp.roll(arrived, shift)
+        first = (shift + n) % ring.size
+        arriving = jax.lax.dynamic_slice(ring, (first,), (n,))
+        return jax.lax.dynamic_update_slice(ring, jnp.zeros(n, ring.dtype), (first,)), arriving
+
+    return jax.ffi.ffi_call(
+        _handler("ring"),
+        (jax.ShapeDtypeStruct(ring.shape, ring.dtype), jax.ShapeDtypeStruct((n,), ring.dtype)),
+        input_output_aliases={5: 0})(
+        counts, weights, positions, jnp.asarray(indptr), step.reshape(1), ring)

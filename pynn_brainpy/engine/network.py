@@ -9,14 +9,15 @@ delta input at the end of step ``m + D``. A spike source fires in step ``m`` for
 ``(m+1)·dt``.
 
 Delivery is event-driven, one sparse product per step whatever the number of sending and
-target groups, input labels and distinct delays: the rows of one CSR matrix are the cells of
-every sending group, one group after the other, and it has one block of
-``n_delays · n_post`` columns per Synapses record (column ``k·n_post + j`` of a block is
-target ``j`` over the record's ``k``-th delay ``D_k``), so the spikes of step ``m`` times the
-matrix give, for every target and delay at once, what arrives at the end of step
-``m + D_k``. That is added to slot ``(m + D_k) mod L`` of a ring buffer per (target group,
-input label) with ``L = max(D) + 1`` slots; step ``m`` hands slot ``m mod L`` to the target
-and clears it. The cost is spikes × fan-out plus ``n_delays · n_post`` additions.
+target groups, input labels and distinct delays. Every (target group, input label) has its
+columns in one ring buffer of ``L = max(D) + 1`` rows (row ``s``: what arrives at the end of
+the steps ``≡ s mod L``). The rows of one CSR matrix are the cells of every sending group, one
+group after the other; its column for a connection to target column ``j`` over ``D`` steps
+is the position ``D·width + j``, so the spikes of step ``m`` land in row ``(m + D) mod L``.
+After the sends of step ``m − 1`` (``D ≥ 1`` makes it complete) row ``m mod L`` is taken out
+and cleared, and step ``m`` hands it to the targets. On the CPU one native call does the
+product into the ring and takes the next row out
+(:func:`.event_product.deliver_into_ring`): the cost is spikes × fan-out plus one row.
 
 External currents are given per step: the value passed with step ``m`` is what the neuron sees
 from step ``m+1`` on, so a current switched on at time ``t`` is passed with step ``t/dt − 1``
@@ -48,7 +49,7 @@ import numpy as np
 
 from . import gap_junctions as gap
 from . import precise
-from .event_product import event_product
+from .event_product import deliver_into_ring
 
 __all__ = ["NeuronGroup", "SpikeArrayGroup", "GeneratorGroup", "PoissonGroup", "Synapses",
            "CurrentInput",
@@ -189,34 +190,22 @@ class Probe:
 
 
 @dataclass
-class _Target:
-    """Where one Synapses record's part of a block's product goes: columns
-    ``offset : offset + len(delays)·n_post`` hold its targets for each of its delays."""
-    synapses: int
-    post: int
-    label: str
-    delays: np.ndarray
-    offset: int
-    n_post: int
-
-
-@dataclass
 class _Block:
-    """The static Synapses records of all sending groups as one CSR matrix (n_rows, n_cols):
-    the rows are the senders' cells one group after the other (in the order of ``senders``),
-    so a step makes one sparse product (:func:`.event_product.event_product`) whatever the
-    number of senders, targets and delays (each product is a kernel call with a fixed cost:
-    one call instead of one per sender saved ~85 µs per step in
+    """The static Synapses records of all sending groups as one CSR matrix: the rows are the
+    senders' cells one group after the other (in the order of ``senders``), the columns the
+    positions of the flat ring buffer (``delay · width + column``, see
+    :func:`.event_product.deliver_into_ring`), so a step makes one sparse product whatever
+    the number of senders, targets and delays (each product is a kernel call with a fixed
+    cost: one call instead of one per sender saved ~85 µs per step in
     benchmarks/network_breakdown.py's recurrent row when the calls went to brainevent).
 
-    ``order`` maps CSR entries to positions in the members' concatenated connection arrays,
-    so new weights can be put in without rebuilding."""
+    ``order`` maps CSR entries to positions in the ``members``' (Synapses indices)
+    concatenated connection arrays, so new weights can be put in without rebuilding."""
     senders: List[int]
-    targets: List[_Target]
+    members: List[int]
     order: np.ndarray
     indices: np.ndarray
     indptr: np.ndarray
-    n_cols: int
 
 
 def _init_state_in_place(model) -> bool:
@@ -317,15 +306,23 @@ class Network:
         self._precise_inputs = precise.build_inputs(self.synapses, self.groups,
                                                     self._precise_posts)
         self._history_groups = sorted({inp.pre for inp in self._precise_inputs})
-        self._blocks = self._build_blocks()
-        self._plastic = [i for i, syn in enumerate(self.synapses) if syn.dynamics is not None]
-        for i in self._plastic:
-            if self.synapses[i].delay.size and np.min(self.synapses[i].delay) < 1:
+        for syn in self.synapses:
+            if syn.delay.size and np.min(syn.delay) < 1:
                 raise ValueError("Synaptic delays must be at least one time step.")
         self.ring_len = max([int(np.max(syn.delay)) for syn in self.synapses if syn.delay.size],
                             default=0) + 1
         self._inputs = sorted({(syn.post, syn.label) for syn in self.synapses
                                if syn.post not in self._precise_posts})
+        # one ring buffer for all (target group, label) inputs, side by side
+        widths = [self.groups[post].size for post, _ in self._inputs]
+        self._ring_offset = dict(zip(self._inputs, np.cumsum([0] + widths[:-1]).tolist()))
+        self._ring_width = int(sum(widths))
+        if self.ring_len * self._ring_width >= 2 ** 31:
+            raise ValueError(f"The ring buffer of {self.ring_len} x {self._ring_width} numbers "
+                             "(maximum delay in steps + 1, cells with synaptic input) is too "
+                             "large for int32 positions.")
+        self._blocks = self._build_blocks()
+        self._plastic = [i for i, syn in enumerate(self.synapses) if syn.dynamics is not None]
         self._compiled = {}
         for i, syn in enumerate(self.synapses):
             self.set_weights(i, syn.weight)
@@ -341,30 +338,20 @@ class Network:
         sizes = [self.groups[g].size for g in senders]
         row_offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         first_row = dict(zip(senders, row_offsets))
-        targets, rows, columns, offset = [], [], [], 0
+        rows, positions = [], []
         for i in static:
             syn = self.synapses[i]
-            n_post = self.groups[syn.post].size
-            delay = np.asarray(syn.delay, np.int64)
-            if delay.size and delay.min() < 1:
-                raise ValueError("Synaptic delays must be at least one time step.")
-            # the distinct delays (few small integers) and each connection's rank among them
-            present = np.bincount(delay) > 0 if delay.size else np.zeros(0, bool)
-            delays = np.flatnonzero(present)
-            k = (np.cumsum(present) - 1)[delay]
-            targets.append(_Target(i, syn.post, syn.label, delays, offset, n_post))
             rows.append(first_row[syn.pre] + np.asarray(syn.pre_idx, np.int64))
-            columns.append(offset + k.reshape(-1) * n_post + np.asarray(syn.post_idx, np.int64))
-            offset += len(delays) * n_post
-        rows, columns = np.concatenate(rows), np.concatenate(columns)
+            positions.append(np.asarray(syn.delay, np.int64) * self._ring_width +
+                             self._ring_offset[(syn.post, syn.label)] +
+                             np.asarray(syn.post_idx, np.int64))
+        rows, positions = np.concatenate(rows), np.concatenate(positions)
         counts = np.bincount(rows, minlength=int(sum(sizes)))
         indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-        # Grouped by row, in the given order inside a row. The product adds into each
-        # column in row order, then in this order: a column's sum is the same as with the
-        # columns sorted inside rows (equal columns keep their order either way).
+        # Grouped by row, in the given order inside a row: a ring position's sum is the same
+        # as with the positions sorted inside rows (equal positions keep their order).
         order = _stable_order_by_row(rows, indptr)
-        return [_Block(senders, targets, order,
-                       columns[order].astype(np.int32), indptr, offset)]
+        return [_Block(senders, static, order, positions[order].astype(np.int32), indptr)]
 
     def set_weights(self, index: int, weight: np.ndarray):
         """New weights for Synapses ``index`` (same connections); no recompilation."""
@@ -391,8 +378,10 @@ class Network:
                 if not _init_state_in_place(g.model):
                     self._compiled.clear()      # could not keep the states: retrace
         self._carry = {
-            "ring": {key: jnp.zeros((self.ring_len, self.groups[key[0]].size), self.dtype)
-                     for key in self._inputs},
+            # row s: what arrives at the end of the steps = s mod L; row (step mod L) is
+            # always empty, its content taken out into "arriving" at the end of the last step
+            "ring": jnp.zeros(self.ring_len * self._ring_width, self.dtype),   # flat
+            "arriving": jnp.zeros(self._ring_width, self.dtype),
             "generators": {gi: g.initial_state for gi, g in enumerate(self.groups)
                            if isinstance(g, GeneratorGroup)},
             "plastic": {i: self._initial_synapse_state(i) for i in self._plastic},
@@ -472,7 +461,7 @@ class Network:
     def _arguments(self):
         """The arguments of this run's chunks: weights and column indices per block, source
         and synapse parameters, the plastic synapses' connection arrays."""
-        blocks = [jnp.asarray(np.concatenate([self.synapses[t.synapses].weight for t in b.targets])
+        blocks = [jnp.asarray(np.concatenate([self.synapses[i].weight for i in b.members])
                               [b.order], self.dtype) for b in self._blocks]
         indices = [jnp.asarray(b.indices) for b in self._blocks]
         plastic = {i: {k: jnp.asarray(v, self.dtype)
@@ -507,13 +496,14 @@ class Network:
         precise_groups = {gi: self._slots(gi) for gi in range(len(groups))
                           if self._is_precise(gi)}
 
-        def deliver(ring, m):
-            """Hand over what arrives at the end of step ``m``; clear those slots."""
-            slot = m % ring_len
-            for (post, label), buffer in ring.items():
-                groups[post].model.add_delta_input(f"synapses:{label}", buffer[slot],
-                                                   label=label)
-            return {key: buffer.at[slot].set(0.0) for key, buffer in ring.items()}
+        ring_offset, ring_width = self._ring_offset, self._ring_width
+
+        def deliver(arriving):
+            """Hand over what arrives at the end of this step."""
+            for (post, label), start in ring_offset.items():
+                groups[post].model.add_delta_input(
+                    f"synapses:{label}", arriving[start:start + groups[post].size],
+                    label=label)
 
         def send_plastic(ring, states, spikes, m):
             """Plastic and stochastic synapses: every connection updated, then delivered."""
@@ -528,23 +518,23 @@ class Network:
                     states[i], args["plastic"][i], spikes[syn.pre], post_spikes, pre_idx,
                     post_idx, t, key)
                 slot = (m + delay) % ring_len
-                ring[(syn.post, syn.label)] = ring[(syn.post, syn.label)].at[
-                    slot, post_idx].add(transmitted.astype(dtype))
+                ring = ring.at[slot * ring_width + ring_offset[(syn.post, syn.label)] +
+                               post_idx].add(transmitted.astype(dtype))
             return ring, states
 
         def send(ring, spikes, m):
-            """Spikes of step ``m`` into the target buffers: one sparse product."""
-            for bi, (b, (indices, indptr)) in enumerate(zip(blocks, structure)):
-                sent = jnp.concatenate([spikes[g].astype(dtype) for g in b.senders])
-                repeats = not all(isinstance(groups[g], NeuronGroup) for g in b.senders)
-                arrived = event_product(sent, args["blocks"][bi], indices, indptr, b.n_cols,
-                                        repeats)
-                for t in b.targets:
-                    part = arrived[t.offset:t.offset + len(t.delays) * t.n_post]
-                    slots = (m + jnp.asarray(t.delays, jnp.int32)) % ring_len
-                    key = (t.post, t.label)
-                    ring[key] = ring[key].at[slots].add(part.reshape(len(t.delays), t.n_post))
-            return ring
+            """Spikes of step ``m`` into the ring buffer (one sparse product), then the next
+            step's arrivals taken out: ``(ring, arriving)``."""
+            if not blocks:                          # plastic connections only
+                first = ((m + 1) % ring_len) * ring_width
+                return (jax.lax.dynamic_update_slice(ring, jnp.zeros(ring_width, dtype),
+                                                     (first,)),
+                        jax.lax.dynamic_slice(ring, (first,), (ring_width,)))
+            (b,), ((indices, indptr),) = blocks, structure   # one block: all senders
+            sent = jnp.concatenate([spikes[g].astype(dtype) for g in b.senders])
+            repeats = not all(isinstance(groups[g], NeuronGroup) for g in b.senders)
+            return deliver_into_ring(sent, args["blocks"][0], indices, indptr, m, ring,
+                                     ring_len, repeats)
 
         def generate(gi, m, state):
             key = jax.random.fold_in(jax.random.fold_in(base_key, gi), m)
@@ -570,7 +560,7 @@ class Network:
 
         def step(carry, x):
             m = x["step"]
-            ring = deliver(carry["ring"], m)
+            deliver(carry["arriving"])
             deliver_precise(carry["history"], m)
             gen_states = dict(carry["generators"])
             spikes, offsets, overflow = {}, {}, carry["overflow"]
@@ -593,9 +583,11 @@ class Network:
                         offsets[gi], more = precise.poisson_offsets(
                             key, spikes[gi], precise_groups[gi], dt, dtype)
                         overflow = overflow | more
-            ring = send(dict(ring), spikes, m)
-            ring, plastic_states = send_plastic(ring, carry["plastic"], spikes, m)
-            carry = {"ring": ring, "generators": gen_states, "plastic": plastic_states,
+            # plastic deliveries first: send takes the next step's slot out of the ring
+            ring, plastic_states = send_plastic(carry["ring"], carry["plastic"], spikes, m)
+            ring, arriving = send(ring, spikes, m)
+            carry = {"ring": ring, "arriving": arriving, "generators": gen_states,
+                     "plastic": plastic_states,
                      "history": remember(carry["history"], spikes, offsets, m),
                      "overflow": overflow}
             rec = []

@@ -92,3 +92,45 @@ def test_gathered_product_matches_dense(batch):
         empty = np.zeros(n_rows + 1, np.int32)
         assert np.all(ep.gathered_product(jnp.ones(n_rows), jnp.zeros(0), jnp.zeros(0, jnp.int32),
                                           empty, n_cols) == 0)
+
+
+@pytest.mark.parametrize("precision, dtype", [(64, np.float64), (32, np.float32)])
+def test_delivery_into_the_ring_native_equals_plain_xla(precision, dtype, monkeypatch):
+    """Spikes added straight into the ring buffer (CPU handler, in place) and the next row
+    taken out give what the product added to the rotated ring gives, step after step, and
+    what a dense product says."""
+    with brainstate.environ.context(precision=precision):
+        rng = np.random.default_rng(7)
+        n_rows, n_targets, n_slots, steps = 120, 50, 6, 40
+        delays = rng.choice([1, 3, 5], 4000)
+        targets = rng.integers(0, n_targets, 4000)
+        rows = np.sort(rng.integers(0, n_rows, 4000))
+        positions = (delays * n_targets + targets).astype(np.int32)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))]
+                                ).astype(np.int32)
+        weights = rng.normal(0.0, 1.0, 4000)
+        counts = jnp.asarray(rng.choice(3, (steps, n_rows), p=[0.9, 0.08, 0.02]), dtype)
+        w, pos = jnp.asarray(weights, dtype), jnp.asarray(positions)
+
+        def run():
+            def body(ring, x):
+                m, c = x
+                return ep.deliver_into_ring(c, w, pos, indptr, m, ring, n_slots)
+            return jax.jit(lambda cs: jax.lax.scan(
+                body, jnp.zeros(n_slots * n_targets, dtype),
+                (jnp.arange(steps, dtype=jnp.int32), cs)))(counts)
+
+        native = run()
+        monkeypatch.setattr(ep, "_on_accelerator", lambda: True)
+        plain = run()
+        # what arrives at the end of step m + 1: the spikes of steps m + 1 - D
+        expected = np.zeros((steps, n_targets))
+        c64 = np.asarray(counts, np.float64)
+        for m in range(steps):
+            for r, d, t, wt in zip(rows, delays, targets, weights):
+                if m + 1 - d >= 0:
+                    expected[m, t] += c64[m + 1 - d, r] * wt
+        rtol = 1e-12 if dtype == np.float64 else 2e-5
+        for ring, arriving in (native, plain):
+            np.testing.assert_allclose(arriving, expected, rtol=rtol, atol=rtol * 50)
+        np.testing.assert_allclose(native[0], plain[0], rtol=rtol, atol=rtol * 50)
