@@ -54,17 +54,6 @@ def _vector(buf, element):
 
 
 @numba.njit(error_model="numpy", boundscheck=False)
-def _accumulate(counts, weights, indices, indptr, out):
-    """out = counts @ W for the CSR matrix (weights, indices, indptr), rows with spikes only."""
-    out[:] = 0
-    for i in range(counts.shape[0]):
-        k = counts[i]
-        if k > 0:
-            for j in range(indptr[i], indptr[i + 1]):
-                out[indices[j]] += k * weights[j]
-
-
-@numba.njit(error_model="numpy", boundscheck=False)
 def _accumulate_into_ring(counts, weights, positions, indptr, step, ring, arriving):
     """The product added straight into the ring buffer, then the next row taken out.
 
@@ -105,26 +94,6 @@ def _answered_metadata(frame):
     return False
 
 
-def _handler(frame_address):
-    """XLA_FFI_Error* handler(XLA_FFI_CallFrame*): arguments counts, weights (float32 or
-    float64), indices, indptr (int32); result out (the float type)."""
-    frame = numba.carray(frame_address, (_RETS + 1,), np.int64)
-    if _answered_metadata(frame):
-        return _pointer(0)
-    counts_buffer = _buffer(frame, _ARGS, 0)
-    indices = _vector(_buffer(frame, _ARGS, 2), np.int32)
-    indptr = _vector(_buffer(frame, _ARGS, 3), np.int32)
-    if (counts_buffer[_BUFFER_DTYPE] & 0xFFFFFFFF) == _F64:
-        _accumulate(_vector(counts_buffer, np.float64), _vector(_buffer(frame, _ARGS, 1),
-                                                                np.float64),
-                    indices, indptr, _vector(_buffer(frame, _RETS, 0), np.float64))
-    else:
-        _accumulate(_vector(counts_buffer, np.float32), _vector(_buffer(frame, _ARGS, 1),
-                                                                np.float32),
-                    indices, indptr, _vector(_buffer(frame, _RETS, 0), np.float32))
-    return _pointer(0)
-
-
 def _ring_handler(frame_address):
     """XLA_FFI_Error* handler(XLA_FFI_CallFrame*): arguments counts, weights (float32 or
     float64), positions, indptr, step (int32, one element), ring (the float type, flat;
@@ -149,19 +118,15 @@ def _ring_handler(frame_address):
     return _pointer(0)
 
 
-_HANDLERS = {"product": _handler, "ring": _ring_handler}
-
-
-def compile_handler(major: int, minor: int, which: str = "product"):
-    """Handler ``which`` (``"product"``: :func:`_handler`, ``"ring"``: :func:`_ring_handler`)
-    as a ``numba.cfunc`` reporting FFI API version ``major.minor``."""
+def compile_handler(major: int, minor: int):
+    """:func:`_ring_handler` as a ``numba.cfunc`` reporting FFI API version
+    ``major.minor``."""
     global _API_MAJOR, _API_MINOR
     _API_MAJOR, _API_MINOR = int(major), int(minor)
-    handler = _HANDLERS[which]
-    handler.__qualname__ = f"{handler.__name__}_ffi_api_{_API_MAJOR}_{_API_MINOR}"
+    _ring_handler.__qualname__ = f"_ring_handler_ffi_api_{_API_MAJOR}_{_API_MINOR}"
     signature = types.voidptr(types.voidptr)
     try:
         return numba.cfunc(signature, error_model="numpy", boundscheck=False,
-                           cache=True)(handler)
+                           cache=True)(_ring_handler)
     except RuntimeError:        # no writable cache directory: compile for this process only
-        return numba.cfunc(signature, error_model="numpy", boundscheck=False)(handler)
+        return numba.cfunc(signature, error_model="numpy", boundscheck=False)(_ring_handler)

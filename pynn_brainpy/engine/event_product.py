@@ -1,26 +1,28 @@
-r"""The event-driven sparse product of a step: ``out = counts @ W`` for spike counts.
+r"""The event-driven delivery of a step's spikes into the ring buffer of arrivals.
 
-``W`` is a CSR matrix (rows: sending cells, columns: targets), ``counts`` the spike counts of
-the senders in this step (mostly 0, sometimes 1, rarely more for Poisson sources)::
+``W`` is a CSR matrix (rows: sending cells; columns: positions in the flat ring buffer,
+``delay · width + target``), ``counts`` the spike counts of the senders in this step (mostly
+0, sometimes 1, rarely more for Poisson sources); the step adds, for every position ``p``::
 
-    out[c] = Σ_i counts[i] · W[i, c]
+    Σ_i counts[i] · W[i, p]
 
-summed over the rows with a spike only.
+(rows with a spike only) to the ring rotated by the step (:func:`deliver_into_ring`).
 
 On the CPU this is a native XLA FFI handler compiled with numba (``numba.cfunc``): XLA calls
-it directly with the buffers' addresses, with no Python in between (brainevent's CPU kernels
-go through a Python callback; what the change saved is in ``docs/performance.md``).
-Elsewhere (GPU) :func:`gathered_product` runs it in plain XLA operations, or by choice
+it with the buffers' addresses, with no Python in between (brainevent's CPU kernels go
+through a Python callback; what the change saved is in ``docs/performance.md``), and it
+updates the ring in place. The handler (:mod:`._event_handler`) reads XLA's call frame as
+the C API lays it out (``xla/ffi/api/c_api.h`` of the installed jaxlib, whose API version it
+reports in XLA's metadata query); numba caches its machine code on disk.
+
+Elsewhere (GPU), and on a CPU whose jaxlib lacks that header, the product ``counts @ W``
+(:func:`event_product`) is computed and added to the rotated ring. Off the CPU that product
+is :func:`gathered_product` in plain XLA operations, or by choice
 (:func:`use_on_accelerators`) brainevent's CUDA kernels, one binary product per multiplicity
 level. The gathered product is the default: it needs no nvcc compilation at the first run
 (brainevent's kernels added ~25 s) and XLA can keep it in a CUDA graph; on an H100 the two
 ran a 100-neuron network equally fast and brainevent's was ~15% faster at 1e5 neurons
-(docs/performance.md, GPU).
-
-The handler (:mod:`._event_handler`) reads XLA's call frame as the C API lays it out
-(``xla/ffi/api/c_api.h`` of the installed jaxlib, whose API version it reports in XLA's
-metadata query); numba caches its machine code on disk. If that header is missing, the CPU
-also uses brainevent.
+(docs/performance.md, GPU). On the CPU fallback it is brainevent's.
 """
 
 import functools
@@ -53,15 +55,15 @@ def _ffi_api_version() -> Optional[Tuple[int, int]]:
 
 
 @functools.lru_cache(maxsize=None)
-def _handler(which: str = "product") -> Optional[str]:
-    """Compile (or load from numba's cache) and register CPU handler ``which``
-    (``"product"`` or ``"ring"``); its target name, or None without the C API header."""
+def _handler() -> Optional[str]:
+    """Compile (or load from numba's cache) and register the CPU handler; its target name,
+    or None without the C API header."""
     version = _ffi_api_version()
     if version is None:
         return None
     from . import _event_handler
-    handler = _event_handler.compile_handler(*version, which=which)
-    name = f"pynn_brainpy_event_{which}"
+    handler = _event_handler.compile_handler(*version)
+    name = "pynn_brainpy_event_ring"
     jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(handler.address), platform="cpu")
     _KEEP_ALIVE.append(handler)                  # its code must outlive every call
     return name
@@ -162,24 +164,9 @@ def event_product(counts, weights, indices, indptr: np.ndarray, n_cols: int,
     ``indices`` int32, ``indptr`` a NumPy int32 array. ``repeats=False`` promises counts of
     0 or 1 (neurons spike at most once per step)."""
     indptr = np.asarray(indptr, np.int32)
-
-    def default(counts, weights, indices):
-        return _brainevent_product(counts, weights, indices, indptr, n_cols, repeats)
-
-    if _on_accelerator():
-        # the CPU handler is not even compiled (numba is a CPU tool)
-        if _ACCELERATOR_PRODUCT == "gathered":
-            return gathered_product(counts, weights, indices, indptr, n_cols)
-        return default(counts, weights, indices)
-    if not native_available(counts.dtype):
-        return default(counts, weights, indices)
-    name = _handler()
-
-    def cpu(counts, weights, indices):
-        return jax.ffi.ffi_call(name, jax.ShapeDtypeStruct((n_cols,), counts.dtype))(
-            counts, weights, indices, jnp.asarray(indptr))
-
-    return jax.lax.platform_dependent(counts, weights, indices, cpu=cpu, default=default)
+    if _on_accelerator() and _ACCELERATOR_PRODUCT == "gathered":
+        return gathered_product(counts, weights, indices, indptr, n_cols)
+    return _brainevent_product(counts, weights, indices, indptr, n_cols, repeats)
 
 
 def deliver_into_ring(counts, weights, positions, indptr: np.ndarray, step, ring,
@@ -203,7 +190,8 @@ def deliver_into_ring(counts, weights, positions, indptr: np.ndarray, step, ring
     step = jnp.asarray(step, jnp.int32)
     shift = (step % n_slots) * n
 
-    if _on_accelerator() or not native_available(counts.dtype) or _handler("ring") is None:
+    # off the CPU the handler is not even compiled (numba is a CPU tool)
+    if _on_accelerator() or not native_available(counts.dtype):
         arrived = event_product(counts, weights, positions, indptr, ring.size, repeats)
         ring = ring + jnp.roll(arrived, shift)
         first = (shift + n) % ring.size
@@ -211,7 +199,7 @@ def deliver_into_ring(counts, weights, positions, indptr: np.ndarray, step, ring
         return jax.lax.dynamic_update_slice(ring, jnp.zeros(n, ring.dtype), (first,)), arriving
 
     return jax.ffi.ffi_call(
-        _handler("ring"),
+        _handler(),
         (jax.ShapeDtypeStruct(ring.shape, ring.dtype), jax.ShapeDtypeStruct((n,), ring.dtype)),
         input_output_aliases={5: 0})(
         counts, weights, positions, jnp.asarray(indptr), step.reshape(1), ring)

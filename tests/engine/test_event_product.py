@@ -1,4 +1,5 @@
-"""``engine.event_product``: the native CPU handler against a dense product and brainevent."""
+"""``engine.event_product``: the native CPU delivery, the plain-XLA and brainevent products,
+against dense products."""
 
 import brainstate
 import jax
@@ -28,50 +29,28 @@ def dense(weights, indices, indptr, n_cols):
 
 @pytest.mark.parametrize("precision, dtype, rtol", [(64, np.float64, 1e-12),
                                                     (32, np.float32, 1e-5)])
-def test_native_product_matches_dense(precision, dtype, rtol):
+def test_product_matches_dense(precision, dtype, rtol):
+    """The CPU fallback product (brainevent's, one binary product per multiplicity level)."""
     with brainstate.environ.context(precision=precision):
-        assert ep.native_available(dtype)
         rng = np.random.default_rng(4)
         n_rows, n_cols = 300, 517
         weights, indices, indptr = random_csr(rng, n_rows, n_cols, 40)
         W = dense(weights, indices, indptr, n_cols)
-        product = jax.jit(lambda c, w, i: ep.event_product(c, w, i, indptr, n_cols))
-        for trial in range(4):
-            # counts 0..3: mostly silent, some repeated spikes (Poisson sources)
-            counts = rng.choice(4, n_rows, p=[0.9, 0.07, 0.02, 0.01]).astype(dtype)
-            if trial == 0:
-                counts[:] = 0
-            out = product(jnp.asarray(counts), jnp.asarray(weights, dtype),
-                          jnp.asarray(indices))
-            assert out.dtype == dtype and out.shape == (n_cols,)
-            np.testing.assert_allclose(out, counts.astype(np.float64) @ W, rtol=rtol,
-                                       atol=rtol * np.abs(W).sum(0).max() * 3)
-
-
-def test_native_product_matches_brainevent_inside_a_scan():
-    with brainstate.environ.context(precision=64):
-        rng = np.random.default_rng(5)
-        n_rows, n_cols, steps = 200, 300, 50
-        weights, indices, indptr = random_csr(rng, n_rows, n_cols, 30)
-        counts = jnp.asarray(rng.choice(3, (steps, n_rows), p=[0.95, 0.04, 0.01]), jnp.float64)
-        w, idx = jnp.asarray(weights), jnp.asarray(indices)
-
-        def run(product):
-            def body(acc, c):
-                return acc + product(c, w, idx, indptr, n_cols), None
-            return jax.jit(lambda cs: jax.lax.scan(body, jnp.zeros(n_cols), cs)[0])(counts)
-
-        ours = run(ep.event_product)
-        theirs = run(ep._brainevent_product)
-        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
-        assert np.any(np.asarray(ours) != 0)
-        # counts of 0 or 1 (neurons): brainevent's single binary product, and the handler
-        binary = jnp.minimum(counts, 1.0)
-        single = jax.jit(lambda c: ep._brainevent_product(c, w, idx, indptr, n_cols,
-                                                          repeats=False))
-        for c in binary[:5]:
-            np.testing.assert_allclose(single(c), jax.jit(lambda c: ep.event_product(
-                c, w, idx, indptr, n_cols, repeats=False))(c), rtol=1e-12, atol=1e-12)
+        for repeats in (True, False):
+            product = jax.jit(lambda c, w, i: ep.event_product(c, w, i, indptr, n_cols,
+                                                               repeats))
+            for trial in range(4):
+                # counts 0..3: mostly silent, some repeated spikes (Poisson sources)
+                counts = rng.choice(4, n_rows, p=[0.9, 0.07, 0.02, 0.01]).astype(dtype)
+                if trial == 0:
+                    counts[:] = 0
+                if not repeats:                       # neurons: 0 or 1
+                    counts = np.minimum(counts, 1)
+                out = product(jnp.asarray(counts), jnp.asarray(weights, dtype),
+                              jnp.asarray(indices))
+                assert out.dtype == dtype and out.shape == (n_cols,)
+                np.testing.assert_allclose(out, counts.astype(np.float64) @ W, rtol=rtol,
+                                           atol=rtol * np.abs(W).sum(0).max() * 3)
 
 
 @pytest.mark.parametrize("batch", [None, 1, 7, 64])
@@ -100,6 +79,7 @@ def test_delivery_into_the_ring_native_equals_plain_xla(precision, dtype, monkey
     taken out give what the product added to the rotated ring gives, step after step, and
     what a dense product says."""
     with brainstate.environ.context(precision=precision):
+        assert ep.native_available(dtype)
         rng = np.random.default_rng(7)
         n_rows, n_targets, n_slots, steps = 120, 50, 6, 40
         delays = rng.choice([1, 3, 5], 4000)
