@@ -114,7 +114,7 @@ def use_on_accelerators(name: str) -> None:
 
 
 def gathered_product(counts, weights, indices, indptr: np.ndarray, n_cols: int,
-                     batch: Optional[int] = None):
+                     batch: Optional[int] = None, out=None, shift=0):
     r"""``counts @ W`` in plain XLA operations, event by event, for accelerators.
 
     The synapses of the senders with ``counts[i] > 0``, in row order, are numbered
@@ -126,11 +126,16 @@ def gathered_product(counts, weights, indices, indptr: np.ndarray, n_cols: int,
     of the rows' lengths, with static shapes and no custom call (so XLA can keep the step in
     one CUDA graph). ``batch`` defaults to ``max(4096, nnz / 256)``: one batch when fewer than
     1 in 256 synapses carry a spike in a step.
+
+    With ``out`` (``n_cols`` numbers) the product is added to it, column ``c`` at
+    ``(c + shift) mod n_cols`` (the ring buffer of :func:`deliver_into_ring`, rotated by the
+    step), instead of to zeros.
     """
     indptr = np.asarray(indptr, np.int32)
     nnz = int(indptr[-1])
+    out = jnp.zeros(n_cols, counts.dtype) if out is None else out
     if nnz == 0:
-        return jnp.zeros(n_cols, counts.dtype)
+        return out
     batch = int(batch or max(4096, nnz // 256))
     lengths = jnp.asarray(np.diff(indptr))
     starts = jnp.asarray(indptr[:-1])
@@ -147,10 +152,11 @@ def gathered_product(counts, weights, indices, indptr: np.ndarray, n_cols: int,
         valid = e < total
         entry = jnp.where(valid, entry, 0)
         value = jnp.where(valid, counts[row] * weights[entry], 0)
-        column = jnp.where(valid, indices[entry], n_cols)          # out of range: dropped
+        column = (indices[entry] + shift) % n_cols
+        column = jnp.where(valid, column, n_cols)                  # out of range: dropped
         return out.at[column].add(value, mode="drop")
 
-    out = one_batch(jnp.asarray(0, jnp.int32), jnp.zeros(n_cols, counts.dtype))
+    out = one_batch(jnp.asarray(0, jnp.int32), out)
     _, out = jax.lax.while_loop(lambda c: c[0] < total,
                                 lambda c: (c[0] + batch, one_batch(c[0], c[1])),
                                 (jnp.asarray(batch, jnp.int32), out))
@@ -182,8 +188,9 @@ def deliver_into_ring(counts, weights, positions, indptr: np.ndarray, step, ring
 
     On the CPU one native handler does it all in place: XLA aliases the ring to its result
     and nothing else reads or writes it, so the ring is not copied (a ring reshaped on the way
-    in was copied twice per step). Elsewhere the product (:func:`event_product`, one column
-    per ring position) is added to the ring rotated by ``step`` rows.
+    in was copied twice per step). Off the CPU the gathered product scatters the events straight
+    into the ring; brainevent's product (one column per ring position) is added to the ring
+    rotated by ``step`` rows.
     """
     indptr = np.asarray(indptr, np.int32)
     n = ring.size // n_slots
@@ -192,8 +199,13 @@ def deliver_into_ring(counts, weights, positions, indptr: np.ndarray, step, ring
 
     # off the CPU the handler is not even compiled (numba is a CPU tool)
     if _on_accelerator() or not native_available(counts.dtype):
-        arrived = event_product(counts, weights, positions, indptr, ring.size, repeats)
-        ring = ring + jnp.roll(arrived, shift)
+        if _on_accelerator() and _ACCELERATOR_PRODUCT == "gathered":
+            # the synaptic events scattered straight into the ring
+            ring = gathered_product(counts, weights, positions, indptr, ring.size, out=ring,
+                                    shift=shift)
+        else:
+            arrived = event_product(counts, weights, positions, indptr, ring.size, repeats)
+            ring = ring + jnp.roll(arrived, shift)
         first = (shift + n) % ring.size
         arriving = jax.lax.dynamic_slice(ring, (first,), (n,))
         return jax.lax.dynamic_update_slice(ring, jnp.zeros(n, ring.dtype), (first,)), arriving

@@ -317,10 +317,10 @@ class Network:
         widths = [self.groups[post].size for post, _ in self._inputs]
         self._ring_offset = dict(zip(self._inputs, np.cumsum([0] + widths[:-1]).tolist()))
         self._ring_width = int(sum(widths))
-        if self.ring_len * self._ring_width >= 2 ** 31:
+        if self.ring_len * self._ring_width >= 2 ** 30:   # positions + shift stay in int32
             raise ValueError(f"The ring buffer of {self.ring_len} x {self._ring_width} numbers "
                              "(maximum delay in steps + 1, cells with synaptic input) is too "
-                             "large for int32 positions.")
+                             "large for int32 positions (at most 2**30 numbers).")
         self._blocks = self._build_blocks()
         self._plastic = [i for i, syn in enumerate(self.synapses) if syn.dynamics is not None]
         self._compiled = {}

@@ -75,9 +75,9 @@ def test_gathered_product_matches_dense(batch):
 
 @pytest.mark.parametrize("precision, dtype", [(64, np.float64), (32, np.float32)])
 def test_delivery_into_the_ring_native_equals_plain_xla(precision, dtype, monkeypatch):
-    """Spikes added straight into the ring buffer (CPU handler, in place) and the next row
-    taken out give what the product added to the rotated ring gives, step after step, and
-    what a dense product says."""
+    """Spikes added straight into the ring buffer (CPU handler, in place; the gathered
+    product's scatter) or the product added to the rotated ring, and the next row taken out:
+    all give, step after step, what a dense product says."""
     with brainstate.environ.context(precision=precision):
         assert ep.native_available(dtype)
         rng = np.random.default_rng(7)
@@ -102,7 +102,9 @@ def test_delivery_into_the_ring_native_equals_plain_xla(precision, dtype, monkey
 
         native = run()
         monkeypatch.setattr(ep, "_on_accelerator", lambda: True)
-        plain = run()
+        plain = run()                              # gathered product into the ring
+        monkeypatch.setattr(ep, "_ACCELERATOR_PRODUCT", "brainevent")
+        rotated = run()                            # brainevent's product, rotated and added
         # what arrives at the end of step m + 1: the spikes of steps m + 1 - D
         expected = np.zeros((steps, n_targets))
         c64 = np.asarray(counts, np.float64)
@@ -111,6 +113,6 @@ def test_delivery_into_the_ring_native_equals_plain_xla(precision, dtype, monkey
                 if m + 1 - d >= 0:
                     expected[m, t] += c64[m + 1 - d, r] * wt
         rtol = 1e-12 if dtype == np.float64 else 2e-5
-        for ring, arriving in (native, plain):
+        for ring, arriving in (native, plain, rotated):
             np.testing.assert_allclose(arriving, expected, rtol=rtol, atol=rtol * 50)
-        np.testing.assert_allclose(native[0], plain[0], rtol=rtol, atol=rtol * 50)
+            np.testing.assert_allclose(ring, native[0], rtol=rtol, atol=rtol * 50)
