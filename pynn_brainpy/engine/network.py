@@ -459,7 +459,7 @@ class Network:
 
     # ------------------------------------------------------------------ running
     def _arguments(self):
-        """The arguments of this run's chunks: weights and column indices per block, source
+        """The arguments of this run's chunks: weights and ring positions per block, source
         and synapse parameters, the plastic synapses' connection arrays."""
         blocks = [jnp.asarray(np.concatenate([self.synapses[i].weight for i in b.members])
                               [b.order], self.dtype) for b in self._blocks]
