@@ -118,9 +118,9 @@ def gathered_product(counts, weights, indices, indptr: np.ndarray, n_cols: int,
     r"""``counts @ W`` in plain XLA operations, event by event, for accelerators.
 
     The synapses of the senders with ``counts[i] > 0``, in row order, are numbered
-    ``e = 0 … E−1`` by the running sum ``S_i = Σ_{r≤i} [counts[r] > 0] · len_r``; synapse ``e``
-    belongs to the row ``i`` with ``S_{i−1} ≤ e < S_i`` (a binary search, unrolled: no loop on the device) and is entry
-    ``indptr[i] + e − S_{i−1}`` of the CSR arrays. Fixed-size batches of ``batch`` events
+    ``e = 0 … E−1`` by the running sum ``S_i = Σ_{r≤i} [counts[r] > 0] · len_r``; synapse
+    ``e`` belongs to the row ``i`` with ``S_{i−1} ≤ e < S_i`` (a binary search, unrolled: no
+    loop on the device) and is entry ``indptr[i] + e − S_{i−1}`` of the CSR arrays. Fixed-size batches of ``batch`` events
     are gathered and scatter-added (``count · weight``, so a repeated spike needs no loop)
     until all ``E`` are done: work ∝ the synapses of the spiking senders, whatever the spread
     of the rows' lengths, with static shapes and no custom call (so XLA can keep the step in
@@ -188,9 +188,9 @@ def deliver_into_ring(counts, weights, positions, indptr: np.ndarray, step, ring
 
     On the CPU one native handler does it all in place: XLA aliases the ring to its result
     and nothing else reads or writes it, so the ring is not copied (a ring reshaped on the way
-    in was copied twice per step). Off the CPU the gathered product scatters the events straight
-    into the ring; brainevent's product (one column per ring position) is added to the ring
-    rotated by ``step`` rows.
+    in was copied twice per step). Off the CPU the gathered product scatters the events
+    straight into the ring; brainevent's product (one column per ring position) is added to
+    the ring rotated by ``step`` rows.
     """
     indptr = np.asarray(indptr, np.int32)
     n = ring.size // n_slots
