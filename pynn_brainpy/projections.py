@@ -21,7 +21,7 @@ from . import simulator
 from .connectivity import build_connections, evaluate_on_pairs
 from .engine import gap_junctions as gap
 from .engine import network as engine
-from .engine.timing import TICS_PER_MS, ms_to_steps_round_array, tics_per_step
+from .engine.timing import TICS_PER_MS, ms_to_steps_round, tics_per_step
 from .standardmodels.synapses import StaticSynapse
 
 
@@ -203,7 +203,7 @@ class Projection(common.Projection):
         if self._gap:
             self._blocks = []                  # see _engine_gap_junctions
             return []
-        steps = ms_to_steps_round_array(self._values["delay"], simulator.state.dt)
+        steps = ms_to_steps_round(self._values["delay"], simulator.state.dt)
         self._blocks = []
         out = []
         for a, b, sel, pre_idx, post_idx in self._population_pairs():

@@ -15,14 +15,13 @@ updates the ring in place. The handler (:mod:`._event_handler`) reads XLA's call
 the C API lays it out (``xla/ffi/api/c_api.h`` of the installed jaxlib, whose API version it
 reports in XLA's metadata query); numba caches its machine code on disk.
 
-Elsewhere (GPU), and on a CPU whose jaxlib lacks that header, the product ``counts @ W``
-(:func:`event_product`) is computed and added to the rotated ring. Off the CPU that product
-is :func:`gathered_product` in plain XLA operations, or by choice
-(:func:`use_on_accelerators`) brainevent's CUDA kernels, one binary product per multiplicity
-level. The gathered product is the default: it needs no nvcc compilation at the first run
-(brainevent's kernels added ~25 s) and XLA can keep it in a CUDA graph; on an H100 the two
-ran a 100-neuron network equally fast and brainevent's was ~15% faster at 1e5 neurons
-(docs/performance.md, GPU). On the CPU fallback it is brainevent's.
+Off the CPU :func:`gathered_product` scatters the events into the ring in plain XLA
+operations; by choice (:func:`use_on_accelerators`), and on a CPU whose jaxlib lacks that
+header, brainevent's product ``counts @ W`` (one binary product per multiplicity level) is
+computed and added to the rotated ring. The gathered product is the default off the CPU: it
+needs no nvcc compilation at the first run (brainevent's kernels added ~25 s) and XLA can
+keep it in a CUDA graph; on an H100 the two ran a 100-neuron network equally fast and
+brainevent's was ~15% faster at 1e5 neurons (docs/performance.md, GPU).
 """
 
 import functools
@@ -35,8 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["deliver_into_ring", "event_product", "gathered_product", "native_available",
-           "use_on_accelerators"]
+__all__ = ["deliver_into_ring", "gathered_product", "native_available", "use_on_accelerators"]
 
 
 def _ffi_api_version() -> Optional[Tuple[int, int]]:
@@ -105,7 +103,7 @@ def _on_accelerator() -> bool:
 
 
 def use_on_accelerators(name: str) -> None:
-    """Which product networks compiled from now on use off the CPU: ``"gathered"``
+    """Which delivery networks compiled from now on use off the CPU: ``"gathered"``
     (:func:`gathered_product`, the default) or ``"brainevent"`` (brainevent's kernels)."""
     global _ACCELERATOR_PRODUCT
     if name not in ("gathered", "brainevent"):
@@ -163,18 +161,6 @@ def gathered_product(counts, weights, indices, indptr: np.ndarray, n_cols: int,
     return out
 
 
-def event_product(counts, weights, indices, indptr: np.ndarray, n_cols: int,
-                  repeats: bool = True):
-    """``counts @ W`` for the CSR matrix ``W = (weights, indices, indptr)`` of shape
-    ``(len(indptr) − 1, n_cols)``; ``counts`` and ``weights`` of the same float type,
-    ``indices`` int32, ``indptr`` a NumPy int32 array. ``repeats=False`` promises counts of
-    0 or 1 (neurons spike at most once per step)."""
-    indptr = np.asarray(indptr, np.int32)
-    if _on_accelerator() and _ACCELERATOR_PRODUCT == "gathered":
-        return gathered_product(counts, weights, indices, indptr, n_cols)
-    return _brainevent_product(counts, weights, indices, indptr, n_cols, repeats)
-
-
 def deliver_into_ring(counts, weights, positions, indptr: np.ndarray, step, ring,
                       n_slots: int, repeats: bool = True):
     """Add step ``step``'s spikes into a ring buffer and take out the next row.
@@ -190,7 +176,8 @@ def deliver_into_ring(counts, weights, positions, indptr: np.ndarray, step, ring
     and nothing else reads or writes it, so the ring is not copied (a ring reshaped on the way
     in was copied twice per step). Off the CPU the gathered product scatters the events
     straight into the ring; brainevent's product (one column per ring position) is added to
-    the ring rotated by ``step`` rows.
+    the ring rotated by ``step`` rows. ``repeats=False`` promises counts of 0 or 1 (neurons
+    spike at most once per step): brainevent then makes one binary product.
     """
     indptr = np.asarray(indptr, np.int32)
     n = ring.size // n_slots
@@ -198,13 +185,15 @@ def deliver_into_ring(counts, weights, positions, indptr: np.ndarray, step, ring
     shift = (step % n_slots) * n
 
     # off the CPU the handler is not even compiled (numba is a CPU tool)
-    if _on_accelerator() or not native_available(counts.dtype):
-        if _on_accelerator() and _ACCELERATOR_PRODUCT == "gathered":
+    accelerator = _on_accelerator()
+    if accelerator or not native_available(counts.dtype):
+        if accelerator and _ACCELERATOR_PRODUCT == "gathered":
             # the synaptic events scattered straight into the ring
             ring = gathered_product(counts, weights, positions, indptr, ring.size, out=ring,
                                     shift=shift)
         else:
-            arrived = event_product(counts, weights, positions, indptr, ring.size, repeats)
+            arrived = _brainevent_product(counts, weights, positions, indptr, ring.size,
+                                          repeats)
             ring = ring + jnp.roll(arrived, shift)
         first = (shift + n) % ring.size
         arriving = jax.lax.dynamic_slice(ring, (first,), (n,))

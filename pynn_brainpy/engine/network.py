@@ -321,7 +321,7 @@ class Network:
             raise ValueError(f"The ring buffer of {self.ring_len} x {self._ring_width} numbers "
                              "(maximum delay in steps + 1, cells with synaptic input) is too "
                              "large for int32 positions (at most 2**30 numbers).")
-        self._blocks = self._build_blocks()
+        self._block = self._build_block()
         self._plastic = [i for i, syn in enumerate(self.synapses) if syn.dynamics is not None]
         self._compiled = {}
         for i, syn in enumerate(self.synapses):
@@ -329,11 +329,11 @@ class Network:
         self.reset()
 
     # ------------------------------------------------------------------ building
-    def _build_blocks(self) -> List[_Block]:
+    def _build_block(self) -> Optional[_Block]:
         static = [i for i, syn in enumerate(self.synapses)
                   if syn.dynamics is None and syn.post not in self._precise_posts]
         if not static:
-            return []
+            return None
         senders = sorted({self.synapses[i].pre for i in static})
         sizes = [self.groups[g].size for g in senders]
         row_offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
@@ -351,7 +351,7 @@ class Network:
         # Grouped by row, in the given order inside a row: a ring position's sum is the same
         # as with the positions sorted inside rows (equal positions keep their order).
         order = _stable_order_by_row(rows, indptr)
-        return [_Block(senders, static, order, positions[order].astype(np.int32), indptr)]
+        return _Block(senders, static, order, positions[order].astype(np.int32), indptr)
 
     def set_weights(self, index: int, weight: np.ndarray):
         """New weights for Synapses ``index`` (same connections); no recompilation."""
@@ -459,17 +459,18 @@ class Network:
 
     # ------------------------------------------------------------------ running
     def _arguments(self):
-        """The arguments of this run's chunks: weights and ring positions per block, source
-        and synapse parameters, the plastic synapses' connection arrays."""
-        blocks = [jnp.asarray(np.concatenate([self.synapses[i].weight for i in b.members])
-                              [b.order], self.dtype) for b in self._blocks]
-        indices = [jnp.asarray(b.indices) for b in self._blocks]
+        """The arguments of this run's chunks: the static connections' weights and ring
+        positions, source and synapse parameters, the plastic synapses' connection arrays."""
+        b = self._block
+        weights = None if b is None else jnp.asarray(
+            np.concatenate([self.synapses[i].weight for i in b.members])[b.order], self.dtype)
+        positions = None if b is None else jnp.asarray(b.indices)
         plastic = {i: {k: jnp.asarray(v, self.dtype)
                        for k, v in self.synapses[i].dynamics.params.items()}
                    for i in self._plastic}
         generators = {gi: {k: jnp.asarray(v, self.dtype) for k, v in g.params.items()}
                       for gi, g in enumerate(self.groups) if isinstance(g, GeneratorGroup)}
-        return {"blocks": blocks, "indices": indices, "generators": generators,
+        return {"weights": weights, "positions": positions, "generators": generators,
                 "gap": gap.arguments(self.gap_junctions, self.dtype),
                 "precise": [precise.input_weights(inp, self.synapses, self.dtype)
                             for inp in self._precise_inputs],
@@ -479,13 +480,12 @@ class Network:
                         self.synapses[i].delay)) for i in self._plastic}}
 
     def _step_fn(self, args):
-        groups, blocks, probes = self.groups, self._blocks, self.probes
+        groups, block, probes = self.groups, self._block, self.probes
         dt, dtype, ring_len = self.dt, self.dtype, self.ring_len
         base_key = jax.random.PRNGKey(self.seed)
-        # the product's kernels are planned from the concrete indptr (n_pre + 1 numbers); the
-        # column indices (one per connection) are arguments, not constants: millions of
-        # constants in the program make XLA's compilation slow.
-        structure = [(args["indices"][bi], b.indptr) for bi, b in enumerate(blocks)]
+        # the product is planned from the concrete indptr (n_pre + 1 numbers); the ring
+        # positions (one per connection) are arguments, not constants: millions of constants
+        # in the program make XLA's compilation slow.
         # probes of every cell of a group in order need no gather
         whole = [np.array_equal(p.indices, np.arange(groups[p.group].size)) for p in probes]
         synapses, plastic, gap_junctions = self.synapses, self._plastic, self.gap_junctions
@@ -525,16 +525,15 @@ class Network:
         def send(ring, spikes, m):
             """Spikes of step ``m`` into the ring buffer (one sparse product), then the next
             step's arrivals taken out: ``(ring, arriving)``."""
-            if not blocks:                          # plastic connections only
+            if block is None:                       # plastic connections only
                 first = ((m + 1) % ring_len) * ring_width
                 return (jax.lax.dynamic_update_slice(ring, jnp.zeros(ring_width, dtype),
                                                      (first,)),
                         jax.lax.dynamic_slice(ring, (first,), (ring_width,)))
-            (b,), ((indices, indptr),) = blocks, structure   # one block: all senders
-            sent = jnp.concatenate([spikes[g].astype(dtype) for g in b.senders])
-            repeats = not all(isinstance(groups[g], NeuronGroup) for g in b.senders)
-            return deliver_into_ring(sent, args["blocks"][0], indices, indptr, m, ring,
-                                     ring_len, repeats)
+            sent = jnp.concatenate([spikes[g].astype(dtype) for g in block.senders])
+            repeats = not all(isinstance(groups[g], NeuronGroup) for g in block.senders)
+            return deliver_into_ring(sent, args["weights"], args["positions"], block.indptr,
+                                     m, ring, ring_len, repeats)
 
         def generate(gi, m, state):
             key = jax.random.fold_in(jax.random.fold_in(base_key, gi), m)

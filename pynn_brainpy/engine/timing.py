@@ -38,14 +38,11 @@ def ms_to_steps_ceil(t_ms: float, dt_ms: float, tics_per_ms: float = TICS_PER_MS
     return -(-ms_to_tics(t_ms, tics_per_ms) // tps)
 
 
-def ms_to_steps_round(t_ms: float, dt_ms: float) -> int:
-    """Nearest whole number of steps (NEST's ``delay_ms_to_steps``: ``t · (1/dt)``, half up)."""
-    return int(math.floor(t_ms * (1.0 / dt_ms) + 0.5))
-
-
-def ms_to_steps_round_array(t_ms: np.ndarray, dt_ms: float) -> np.ndarray:
-    """:func:`ms_to_steps_round` element by element (the same float64 operations), int64."""
-    return np.floor(np.asarray(t_ms, np.float64) * (1.0 / dt_ms) + 0.5).astype(np.int64)
+def ms_to_steps_round(t_ms, dt_ms: float):
+    """Nearest whole number of steps (NEST's ``delay_ms_to_steps``: ``t · (1/dt)``, half up):
+    an int for a number, an int64 array (element by element) for an array."""
+    steps = np.floor(np.asarray(t_ms, np.float64) * (1.0 / dt_ms) + 0.5).astype(np.int64)
+    return int(steps) if steps.ndim == 0 else steps
 
 
 def precise_stamp(t_ms: float, dt_ms: float, tics_per_ms: float = TICS_PER_MS):

@@ -51,7 +51,7 @@ class SpikeSourceArray(cells.SpikeSourceArray):
                 f"SpikeSourceArray: spike_times of cell {cell} must be sorted in increasing "
                 "order.")
         if not precise:
-            steps = np.array([ms_to_steps_round(t, dt) for t in times], np.int64) - 1
+            steps = ms_to_steps_round(np.asarray(times, np.float64).reshape(-1), dt) - 1
             return steps[steps >= now_step]
         stamped = [precise_stamp(t, dt) for t in times]
         stamps = np.array([s for s, _ in stamped], np.int64).reshape(-1)

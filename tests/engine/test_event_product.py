@@ -37,8 +37,8 @@ def test_product_matches_dense(precision, dtype, rtol):
         weights, indices, indptr = random_csr(rng, n_rows, n_cols, 40)
         W = dense(weights, indices, indptr, n_cols)
         for repeats in (True, False):
-            product = jax.jit(lambda c, w, i: ep.event_product(c, w, i, indptr, n_cols,
-                                                               repeats))
+            product = jax.jit(lambda c, w, i: ep._brainevent_product(c, w, i, indptr,
+                                                                     n_cols, repeats))
             for trial in range(4):
                 # counts 0..3: mostly silent, some repeated spikes (Poisson sources)
                 counts = rng.choice(4, n_rows, p=[0.9, 0.07, 0.02, 0.01]).astype(dtype)
