@@ -17,7 +17,9 @@ below threshold. pynn_brainpy and brainpy.state get it as ``update(x)`` in every
 gets it from one ``dc_generator`` (amplitude 1 pA) connected to every neuron with the current
 as the connection weight. There is no synaptic input.
 
-Only simulation is timed. pynn_brainpy and brainpy.state: a jit-compiled
+XLA's CPU pool: one thread for pynn_brainpy (what its ``setup`` chooses), JAX's default (one
+thread per CPU) for brainpy.state, which is faster that way; ``--cpu-threads`` and
+``--brainpy-cpu-threads`` change them (docs/performance.md). Only simulation is timed. pynn_brainpy and brainpy.state: a jit-compiled
 ``brainstate.transform.for_loop`` over a chunk of steps is run three times untimed
 (compilation, warm-up, sizing), then timed over whole chunks, blocking with ``jax.block_until_ready``. NEST: a short warm-up
 ``nest.Simulate`` (it also prepares the kernel), then ``nest.Simulate(T)`` is timed. Every
@@ -30,6 +32,7 @@ Usage::
     python benchmarks/neuron_update.py --quick          # smoke run (~1 min)
     python benchmarks/neuron_update.py --sizes 1e4 --variants 5 --steps 2000
     python benchmarks/neuron_update.py --brainpy-python /path/to/venv/bin/python
+    python benchmarks/neuron_update.py --cpu-threads 0  # JAX's default CPU pool for ours too
 """
 
 import argparse
@@ -86,7 +89,16 @@ def _time_jax_loop(run, args, chunk, cfg):
             "compile_and_first_run_s": t_compile, "second_run_s": t_one, "spikes": spikes}
 
 
+def _start_jax(threads):
+    """Start JAX with ``threads`` threads in XLA's CPU pool (0: JAX's default, one per CPU)."""
+    if threads:
+        sys.path.insert(0, ROOT)
+        from pynn_brainpy._cpu_pool import start_backends
+        start_backends(threads)
+
+
 def worker_ours(cfg, precision):
+    _start_jax(cfg["cpu_threads"])
     import brainstate
     brainstate.environ.set(precision=precision, dt=DT)
     import jax
@@ -125,6 +137,7 @@ def worker_ours(cfg, precision):
 
 
 def worker_brainpy(cfg):
+    _start_jax(cfg["brainpy_cpu_threads"])
     try:
         import brainpy.state as bst
     except Exception as exc:  # noqa: BLE001 - any import failure means "not available"
@@ -256,8 +269,6 @@ def _run_worker(kind, cfg, python=None):
     cmd = [python or sys.executable, os.path.abspath(__file__), "--_worker", kind,
            "--_config", json.dumps(cfg)]
     env = dict(os.environ, PYNEST_QUIET="1")
-    if cfg.get("pin_one_core") and kind != "nest":
-        cmd = ["taskset", "-c", str(min(os.sched_getaffinity(0)))] + cmd
     load = _loadavg()
     t0 = time.perf_counter()
     try:
@@ -320,8 +331,9 @@ def report(cfg, outs, machine, load_before, load_after, command, wall):
              for k, _ in names if outs.get(k, {}).get("loadavg_before")]
     if loads:
         p("load    : 1-min load average before→after each worker: " + ", ".join(loads))
-    if cfg.get("pin_one_core"):
-        p("pinning : JAX workers pinned to one core with taskset")
+    pool = lambda k: f"{k} thread(s)" if k else "JAX's default (one thread per CPU)"
+    p(f"XLA CPU pool: pynn_brainpy {pool(cfg['cpu_threads'])}, brainpy.state "
+      f"{pool(cfg['brainpy_cpu_threads'])} (--cpu-threads, --brainpy-cpu-threads)")
     p("")
     hdr = ["GLIF", "N", "ours f64", "ours f32", "NEST", "brainpy.state",
            "NEST/ours f64", "NEST/ours f32", "brainpy.state/ours f64"]
@@ -400,9 +412,12 @@ def main(argv=None):
     ap.add_argument("--brainpy-python", default=None,
                     help="Python interpreter for the brainpy.state worker (e.g. a venv that "
                          "has brainpy installed; default: this interpreter)")
-    ap.add_argument("--pin-one-core", action="store_true",
-                    help="run the JAX workers under 'taskset -c <first core>' (NEST already "
-                         "uses one thread)")
+    ap.add_argument("--cpu-threads", type=int, default=1,
+                    help="threads in XLA's CPU pool for pynn_brainpy (default 1, what its "
+                         "setup() chooses; 0: JAX's default, one per CPU)")
+    ap.add_argument("--brainpy-cpu-threads", type=int, default=0,
+                    help="the same for brainpy.state (default 0: JAX's default, which is "
+                         "faster for it than one thread; see docs/performance.md)")
     ap.add_argument("--json", default=None, help="also write all raw results to this file")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="show the workers' progress lines")
@@ -429,7 +444,8 @@ def main(argv=None):
     cfg = {"sizes": parse_sizes(args.sizes),
            "variants": [int(v) for v in args.variants.split(",") if v],
            "steps": args.steps, "target": args.target_seconds, "repeats": args.repeats,
-           "pin_one_core": args.pin_one_core, "verbose": args.verbose}
+           "cpu_threads": args.cpu_threads,
+           "brainpy_cpu_threads": args.brainpy_cpu_threads, "verbose": args.verbose}
     if args.quick:
         cfg.update(sizes=[s for s in cfg["sizes"] if s <= 10000] or [1000], target=0.2,
                    repeats=1)

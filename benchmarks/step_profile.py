@@ -13,6 +13,7 @@ called through one) and does not record every step (``per step`` is scaled by th
 it saw), so compare rows with each other, not with ``network_breakdown.py``.
 
     python benchmarks/step_profile.py small           # 100 GLIF5, 8 + 2 recurrent, Poisson
+    python benchmarks/step_profile.py bench           # benchmarks/glif_network.py, N = 4000
     python benchmarks/step_profile.py glif            # 4000 GLIF5 alone
     python benchmarks/step_profile.py glif-drive      # + Poisson drive
     python benchmarks/step_profile.py glif-full       # + recurrent (21 delays) + recording
@@ -40,6 +41,7 @@ import pynn_brainpy as sim  # noqa: E402
 
 NETWORKS = {
     "small": lambda: glif_network.build_brainpy(sim, 100, 8, 2, record=False),
+    "bench": lambda: glif_network.build_brainpy(sim, 4000),
     "glif": lambda: nb.glif_network(),
     "glif-drive": lambda: nb.glif_network(drive=True),
     "glif-full": lambda: nb.glif_network(True, "uniform", record=True),

@@ -1,10 +1,14 @@
 """setup / run / reset / end and the state queries (PyNN's control API)."""
 
+import os
+import warnings
+
 from pyNN import common
 from pyNN.common.control import DEFAULT_MAX_DELAY, DEFAULT_MIN_DELAY, DEFAULT_TIMESTEP
 from pyNN.recording import get_io
 
 from . import simulator
+from ._cpu_pool import start_backends
 
 __all__ = ["setup", "end", "run", "run_until", "run_for", "reset", "initialize",
            "get_current_time", "get_time_step", "get_min_delay", "get_max_delay",
@@ -26,11 +30,21 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, max_delay=DEFA
     False turns it off. ``spike_precision``: ``'on_grid'`` (default) or ``'off_grid'``:
     spike times inside the step for the cell types and sources that have NEST's precise
     version (IF_curr_exp, IF_curr_delta, SpikeSourceArray, SpikeSourcePoisson), as pyNN.nest does
-    (docs/pynn.md). PyNN's other keywords are accepted and ignored.
+    (docs/pynn.md). ``cpu_threads`` (default 1): threads in XLA's CPU pool, fixed when JAX
+    starts its backends, so effective at the first ``setup`` of a process that has run no
+    JAX computation yet; one thread is the fastest on small machines (docs/performance.md).
+    PyNN's other keywords are accepted and ignored (pyNN.nest's ``threads`` among them).
     """
     common.setup(timestep, min_delay, max_delay=max_delay, **extra_params)
     if timestep <= 0:
         raise ValueError(f"timestep must be > 0 ms, got {timestep}.")
+    cpu_threads = extra_params.get("cpu_threads", 1)
+    pool = start_backends(cpu_threads)
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    if "cpu_threads" in extra_params and pool != min(cpu_threads, allowed or cpu_threads):
+        warnings.warn(f"setup(cpu_threads={cpu_threads}): XLA's CPU pool keeps "
+                      f"{'its size' if pool is None else f'{pool} threads'}; it is chosen "
+                      "once, when JAX starts its backends (before this setup).")
     state = simulator.state
     simulator.use_compilation_cache(compilation_cache)
     state.configure(timestep, min_delay, 10.0 if max_delay == "auto" else max_delay,

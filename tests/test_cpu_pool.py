@@ -1,0 +1,58 @@
+"""XLA's CPU thread pool: one thread by default, chosen when setup() starts JAX's backends."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from pynn_brainpy import _cpu_pool
+
+PROBE = textwrap.dedent("""
+    import collections, os, warnings
+    warnings.simplefilter("error")
+    mask = os.sched_getaffinity(0)
+    import pynn_brainpy as sim
+    sim.setup({args})
+    tasks = os.listdir("/proc/self/task")
+    names = collections.Counter(open(f"/proc/self/task/{{t}}/comm").read().strip()
+                                for t in tasks)
+    print(names["tf_XLAEigen"], all(os.sched_getaffinity(int(t)) == mask for t in tasks))
+""")
+
+
+def _probe(args=""):
+    out = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True,
+                         text=True, check=True)
+    pool, masks_kept = out.stdout.split()
+    return int(pool), masks_kept == "True"
+
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "sched_setaffinity"),
+                                reason="CPU affinity is Linux-only")
+
+
+def test_setup_starts_one_pool_thread_and_restores_every_threads_cpus():
+    assert _probe() == (1, True)
+
+
+def test_cpu_threads_sets_the_pool_up_to_the_cpus_allowed():
+    allowed = len(os.sched_getaffinity(0))
+    assert _probe("cpu_threads=2") == (min(2, allowed), True)
+
+
+def test_too_late_to_choose_warns():
+    code = ("import jax, warnings, pynn_brainpy as sim; jax.devices()\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always'); sim.setup(cpu_threads=1)\n"
+            "print(len(os.sched_getaffinity(0)) == 1 or any('keeps' in str(x.message) for x in w))")
+    out = subprocess.run([sys.executable, "-c", "import os\n" + code], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_bad_thread_counts_are_refused(bad):
+    with pytest.raises(ValueError, match="cpu_threads"):
+        _cpu_pool.start_backends(bad)
