@@ -73,9 +73,8 @@ def _accumulate_into_ring(counts, weights, positions, indptr, step, ring, arrivi
                     at -= size
                 ring[at] += k * weights[j]
     first = base + n if base + n < size else 0
-    for c in range(n):
-        arriving[c] = ring[first + c]
-        ring[first + c] = 0
+    arriving[:] = ring[first:first + n]
+    ring[first:first + n] = 0
 
 
 @numba.njit(inline="always")
