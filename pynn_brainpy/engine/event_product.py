@@ -11,9 +11,7 @@ r"""The event-driven delivery of a step's spikes into the ring buffer of arrival
 On the CPU this is a native XLA FFI handler compiled with numba (``numba.cfunc``): XLA calls
 it with the buffers' addresses, with no Python in between (brainevent's CPU kernels go
 through a Python callback; what the change saved is in ``docs/performance.md``), and it
-updates the ring in place. The handler (:mod:`._event_handler`) reads XLA's call frame as
-the C API lays it out (``xla/ffi/api/c_api.h`` of the installed jaxlib, whose API version it
-reports in XLA's metadata query); numba caches its machine code on disk.
+updates the ring in place (:mod:`._event_handler`, compiled and registered by :mod:`.native`).
 
 Off the CPU :func:`gathered_product` scatters the events into the ring in plain XLA
 operations; by choice (:func:`use_on_accelerators`), and on a CPU whose jaxlib lacks that
@@ -25,9 +23,7 @@ brainevent's was ~15% faster at 1e5 neurons (docs/performance.md, GPU).
 """
 
 import functools
-import os
-import re
-from typing import Optional, Tuple
+from typing import Optional
 
 import brainevent
 import jax
@@ -37,37 +33,12 @@ import numpy as np
 __all__ = ["deliver_into_ring", "gathered_product", "native_available", "use_on_accelerators"]
 
 
-def _ffi_api_version() -> Optional[Tuple[int, int]]:
-    """(major, minor) of the XLA FFI C API of the installed jaxlib, or None."""
-    import jaxlib
-    header = os.path.join(os.path.dirname(jaxlib.__file__), "include", "xla", "ffi", "api",
-                          "c_api.h")
-    try:
-        with open(header) as f:
-            text = f.read()
-    except OSError:
-        return None
-    found = [re.search(rf"#define XLA_FFI_API_{part}\s+(\d+)", text) for part in
-             ("MAJOR", "MINOR")]
-    return None if None in found else (int(found[0].group(1)), int(found[1].group(1)))
-
-
 @functools.lru_cache(maxsize=None)
 def _handler() -> Optional[str]:
-    """Compile (or load from numba's cache) and register the CPU handler; its target name,
-    or None without the C API header."""
-    version = _ffi_api_version()
-    if version is None:
-        return None
-    from . import _event_handler
-    handler = _event_handler.compile_handler(*version)
-    name = "pynn_brainpy_event_ring"
-    jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(handler.address), platform="cpu")
-    _KEEP_ALIVE.append(handler)                  # its code must outlive every call
-    return name
-
-
-_KEEP_ALIVE = []
+    """The CPU handler's XLA target name (compiled on first use), or None without the FFI
+    C API header."""
+    from . import _event_handler, native
+    return native.register("pynn_brainpy_event_ring", _event_handler._ring_handler)
 
 
 def native_available(dtype) -> bool:

@@ -42,6 +42,11 @@ Per-step order (step ``m`` covers ``(m·h, (m+1)·h]``; ``v_old`` is V at the st
 Variants (``spike_dependent_threshold``, ``after_spike_currents``, ``adapting_threshold``):
 GLIF1 (F,F,F), GLIF2 (T,F,F), GLIF3 (F,T,F), GLIF4 (T,T,F), GLIF5 (T,T,T).
 
+Steps 1–4 are :meth:`glif_cond._step` in XLA operations. On the CPU a *quiet* step (every
+neuron covers it in one whole-step RKF45 trial with error ratio < 0.5: nearly every step)
+runs instead as one native loop over the neurons with the same expressions
+(:mod:`._glif_native`); where some neuron's step is not quiet, ``_step`` runs.
+
 Where this model departs from NEST (all documented in ``docs/glif_cond.md``):
 
 * ``asc_init`` is the initial after-spike-current state (NEST ignores it unless its state
@@ -65,6 +70,7 @@ import numpy as np
 import saiunit as u
 
 from ..engine import rkf45
+from . import _glif_native
 from ._base import (InputDynamics, device_constants, dt_ms, host_exp, magnitude,
                     refractory_counts)
 
@@ -467,28 +473,71 @@ class glif_cond(InputDynamics):
         shape = self.varshape
         c = self.consts.value
         dtype = self.V_rel.value.dtype
-        R, ASC, A = self.flags
-        rows = lambda st: tuple(row.reshape(n) for row in st.value)
+        # The step's inputs, (N,) rows and (rows, N) for ports and after-spike currents.
+        flat = lambda st: st.value.reshape(n)
+        stacked = lambda st: st.value.reshape(st.value.shape[0], n)
+        state = {"V": flat(self.V_rel), "dg": stacked(self.dg_syn), "g": stacked(self.g_syn),
+                 "I": flat(self.I_stim), "asc": stacked(self.asc), "asc_sum": flat(self.asc_sum),
+                 "th_s": flat(self.threshold_spike), "th_v": flat(self.threshold_voltage),
+                 "refr": flat(self.refractory_step_count), "H": flat(self.integration_step),
+                 "delta": None}
+        if self._delta_inputs:
+            # 4. (below) Spikes delivered in this step, nS per port.
+            state["delta"] = jnp.stack([jnp.broadcast_to(jnp.asarray(self.delta_inputs_for(
+                lab, "receptor_0", u.nS), dtype).reshape(-1), (n,))
+                for lab in self.receptor_labels])
+        if _glif_native.available(dtype):
+            # nearly every step is quiet: the native loop, unless some neuron's step is not
+            fast = _glif_native.quiet_step(state, c, self.flags, self.n_receptors, self.n_asc,
+                                           self.dt, _EPS_ABS)
+            loud = fast.pop("loud")
+            fast["spike"] = fast["spike"] > 0
+            new = jax.lax.cond(loud > 0, lambda: self._step(state, c), lambda: fast)
+        else:
+            new = self._step(state, c)
 
-        v_old = self.V_rel.value.reshape(n)
-        refr_count = self.refractory_step_count.value.reshape(n)
+        # 5. Buffer the current for the next step.
+        x_now = magnitude(x, u.pA, "x") if isinstance(x, u.Quantity) else x
+        I_next = jnp.broadcast_to(jnp.asarray(x_now + self.current_inputs(u.pA), dtype)
+                                  .reshape(-1), (n,))
+
+        step = self.step_count.value
+        self.V_rel.value = new["V"].reshape(shape)
+        self.dg_syn.value = new["dg"].reshape(self.dg_syn.value.shape)
+        self.g_syn.value = new["g"].reshape(self.g_syn.value.shape)
+        self.integration_step.value = new["H"].reshape(shape)
+        self.threshold_spike.value = new["th_s"].reshape(shape)
+        self.threshold_voltage.value = new["th_v"].reshape(shape)
+        self.asc.value = new["asc"].reshape(self.asc.value.shape)
+        self.asc_sum.value = new["asc_sum"].reshape(shape)
+        self.refractory_step_count.value = new["refr"].reshape(shape)
+        self.I_stim.value = I_next.reshape(shape)
+        spike = new["spike"].reshape(shape)
+        self.last_spike_time.value = jnp.where(
+            spike, (step + 1).astype(dtype) * self.dt, self.last_spike_time.value)
+        self.step_count.value = step + 1
+        return spike.astype(dtype)
+
+    def _step(self, state: dict, c: dict) -> dict:
+        """Steps 1–4 of the update in XLA operations, any step (adaptive RKF45 included):
+        the new state from ``state`` (see :meth:`update`), ``spike`` a bool row."""
+        R, ASC, A = self.flags
+        n = state["V"].shape[0]
+        v_old, refr_count = state["V"], state["refr"]
         refractory = refr_count > 0
-        I_tot = self.I_stim.value.reshape(n) + c["I_e"]
-        asc_sum = self.asc_sum.value.reshape(n)
+        I_tot = state["I"] + c["I_e"]
+        asc_sum = state["asc_sum"]
 
         # 1. ODE step over dt (a diverging neuron is marked with V = NaN for check_finite).
         (V, dg, g), H, stalled = rkf45.advance(
-            self._rhs, (v_old, rows(self.dg_syn), rows(self.g_syn)),
-            self.integration_step.value.reshape(n), self.dt, _EPS_ABS,
-            params=self._rhs_params(c, refractory, I_tot, asc_sum),
+            self._rhs, (v_old, tuple(state["dg"]), tuple(state["g"])), state["H"], self.dt,
+            _EPS_ABS, params=self._rhs_params(c, refractory, I_tot, asc_sum),
             compact_size=_compact_size(n),
             whole_step=lambda y, p: self._whole_step(y, p, c, self.dt))
         V = jnp.where(stalled, jnp.nan, V)
 
         # 2. Threshold components and after-spike currents of non-refractory neurons.
-        th_s = self.threshold_spike.value.reshape(n)
-        th_v = self.threshold_voltage.value.reshape(n)
-        asc = rows(self.asc)
+        th_s, th_v, asc = state["th_s"], state["th_v"], tuple(state["asc"])
         live = lambda new, old: jnp.where(refractory, old, new)  # refractory: frozen
         if R:
             th_s = live(th_s * c["d_s"], th_s)
@@ -507,7 +556,7 @@ class glif_cond(InputDynamics):
                         + c["rho"] * beta, th_v)
         spike = ~refractory & (V > th_s + th_v + c["th_inf"])
 
-        # Reset of spiking neurons; refractory ones hold V at its value from the step start.
+        # 3. Reset of spiking neurons; refractory ones hold V at its value from the step start.
         if ASC:
             asc = tuple(jnp.where(spike, c["asc_amps"][j] + asc[j] * c["D_asc"][j], asc[j])
                         for j in range(self.n_asc))
@@ -520,33 +569,13 @@ class glif_cond(InputDynamics):
         refr_count = jnp.where(spike, c["ref_count"], refr_count - refractory.astype(jnp.int32))
 
         # 4. Spikes delivered in this step: dg_k += W_k·e/τ_k (also while refractory).
-        if self._delta_inputs:
-            dg = tuple(dg[k] + jnp.asarray(self.delta_inputs_for(
-                lab, "receptor_0", u.nS), dtype).reshape(-1) * c["kappa"][k]
-                for k, lab in enumerate(self.receptor_labels))
+        if state["delta"] is not None:
+            dg = tuple(dg[k] + state["delta"][k] * c["kappa"][k] for k in range(len(dg)))
 
-        # 5. Buffer the current for the next step.
-        x_now = magnitude(x, u.pA, "x") if isinstance(x, u.Quantity) else x
-        I_next = jnp.broadcast_to(jnp.asarray(x_now + self.current_inputs(u.pA), dtype)
-                                  .reshape(-1), (n,))
-
-        step = self.step_count.value
-        stack = lambda parts: jnp.stack(parts).reshape((len(parts),) + shape)
-        self.V_rel.value = V.reshape(shape)
-        self.dg_syn.value = stack(dg)
-        self.g_syn.value = stack(g)
-        self.integration_step.value = H.reshape(shape)
-        self.threshold_spike.value = th_s.reshape(shape)
-        self.threshold_voltage.value = th_v.reshape(shape)
-        self.asc.value = stack(asc)
-        self.asc_sum.value = asc_sum.reshape(shape)
-        self.refractory_step_count.value = refr_count.reshape(shape)
-        self.I_stim.value = I_next.reshape(shape)
-        spike = spike.reshape(shape)
-        self.last_spike_time.value = jnp.where(
-            spike, (step + 1).astype(dtype) * self.dt, self.last_spike_time.value)
-        self.step_count.value = step + 1
-        return spike.astype(dtype)
+        stack = lambda parts, like: jnp.stack(parts) if parts else like
+        return {"V": V, "dg": stack(dg, state["dg"]), "g": stack(g, state["g"]), "H": H,
+                "th_s": th_s, "th_v": th_v, "asc": stack(asc, state["asc"]),
+                "asc_sum": asc_sum, "refr": refr_count, "spike": spike}
 
     # ------------------------------------------------------------------ readout
     def recordable(self, name: str):

@@ -1,0 +1,159 @@
+"""Native CPU operations for XLA: functions compiled by numba, called by XLA as FFI handlers.
+
+A handler is a ``numba.cfunc`` that XLA calls with its call frame (``XLA_FFI_CallFrame*``),
+with no Python in between. The helpers here read that frame as the C API of the installed
+jaxlib lays it out (``xla/ffi/api/c_api.h``, whose API version a handler reports in XLA's
+metadata query); :func:`register` compiles a handler (with a source file, numba keeps the
+machine code on disk under a name that carries the API version, so a cached handler never
+answers for another jaxlib) and registers it as an XLA custom-call target on the CPU.
+
+Without the header (a jaxlib that does not ship it) :func:`api_version` is None and the
+callers use their plain-XLA versions.
+"""
+
+import functools
+import os
+import re
+from typing import Callable, Optional, Tuple
+
+import numba
+import numpy as np
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+__all__ = ["api_version", "register", "ARGS", "RETS", "frame_of", "buffer", "vector",
+           "is_f64", "answered_metadata", "done"]
+
+# Word offsets (8 bytes) in XLA's C structs on 64-bit platforms (xla/ffi/api/c_api.h).
+# XLA_FFI_CallFrame: struct_size, extension_start, api, ctx, stage, args{struct_size,
+# extension_start, size, types, args}, rets{struct_size, extension_start, size, types, rets}, ...
+_FRAME_EXTENSION, ARGS, RETS = 1, 9, 14
+# XLA_FFI_Buffer: struct_size, extension_start, dtype (XLA_FFI_DataType), data, rank, dims
+_BUFFER_DTYPE, _BUFFER_DATA, _BUFFER_DIMS = 2, 3, 5
+_F64 = 12
+# XLA_FFI_Extension_Base: struct_size, type, next; the metadata extension adds a pointer to
+# XLA_FFI_Metadata, whose int32 fields 6, 7, 8 are the API's major and minor version and the
+# handler's traits.
+_EXTENSION_TYPE, _EXTENSION_NEXT, _EXTENSION_METADATA, _METADATA_TYPE = 1, 2, 3, 1
+_MAJOR, _MINOR, _TRAITS = 6, 7, 8
+
+# The version handlers report; set by register() before numba compiles one.
+_API_MAJOR, _API_MINOR = 0, 0
+
+
+@intrinsic
+def _pointer(typingctx, address):
+    def codegen(context, builder, sig, args):
+        return builder.inttoptr(args[0], cgutils.voidptr_t)
+    return types.voidptr(types.int64), codegen
+
+
+@numba.njit(cache=True)
+def _words(address, n):
+    return numba.carray(_pointer(address), (n,), np.int64)
+
+
+@numba.njit(cache=True)
+def frame_of(address):
+    """The call frame's words, up to the table of results."""
+    return numba.carray(address, (RETS + 1,), np.int64)
+
+
+@numba.njit(cache=True)
+def buffer(frame, table, i):
+    """XLA_FFI_Buffer of argument/result ``i`` (``table``: ARGS or RETS), as words."""
+    return _words(_words(frame[table], i + 1)[i], _BUFFER_DIMS + 1)
+
+
+@numba.njit(cache=True)
+def vector(buf, element):
+    """A rank-1 buffer's data as a 1-d array of ``element``."""
+    n = _words(buf[_BUFFER_DIMS], 1)[0]
+    return numba.carray(_pointer(buf[_BUFFER_DATA]), (n,), element)
+
+
+@numba.njit(cache=True)
+def is_f64(buf):
+    return (buf[_BUFFER_DTYPE] & 0xFFFFFFFF) == _F64
+
+
+@numba.njit(cache=True)
+def answered_metadata(frame):
+    """Whether XLA only asked for the API version (answered here)."""
+    extension = frame[_FRAME_EXTENSION]
+    while extension != 0:
+        base = _words(extension, _EXTENSION_METADATA + 1)
+        if (base[_EXTENSION_TYPE] & 0xFFFFFFFF) == _METADATA_TYPE:
+            meta = numba.carray(_pointer(base[_EXTENSION_METADATA]), (_TRAITS + 1,), np.int32)
+            meta[_MAJOR] = _API_MAJOR
+            meta[_MINOR] = _API_MINOR
+            meta[_TRAITS] = 0
+            return True
+        extension = base[_EXTENSION_NEXT]
+    return False
+
+
+@numba.njit(cache=True)
+def done():
+    """A handler's return value: no error."""
+    return _pointer(0)
+
+
+@functools.lru_cache(maxsize=None)
+def api_version() -> Optional[Tuple[int, int]]:
+    """(major, minor) of the XLA FFI C API of the installed jaxlib, or None."""
+    import jaxlib
+    header = os.path.join(os.path.dirname(jaxlib.__file__), "include", "xla", "ffi", "api",
+                          "c_api.h")
+    try:
+        with open(header) as f:
+            text = f.read()
+    except OSError:
+        return None
+    found = [re.search(rf"#define XLA_FFI_API_{part}\s+(\d+)", text) for part in
+             ("MAJOR", "MINOR")]
+    return None if None in found else (int(found[0].group(1)), int(found[1].group(1)))
+
+
+_KEEP_ALIVE = []   # compiled handlers: their code must outlive every call
+
+
+def _vectoriser_checks(limit: int) -> None:
+    import llvmlite.binding as llvm
+    llvm.set_option("", f"-vectorize-memory-check-threshold={int(limit)}")
+
+
+# LLVM's default limit on the run-time checks by which its loop vectoriser proves that a
+# loop's arrays do not overlap (numba cannot tell it that they never do)
+_DEFAULT_MEMORY_CHECKS = 128
+
+
+@functools.lru_cache(maxsize=None)
+def register(name: str, handler: Callable, cache: bool = True,
+             memory_checks: int = _DEFAULT_MEMORY_CHECKS) -> Optional[str]:
+    """Compile ``handler(frame_address) -> error pointer`` (a Python function written for
+    numba with the helpers above) as a ``numba.cfunc`` and register it as the CPU target
+    ``name``; returns ``name``, or None where jaxlib lacks the C API header. ``cache``: keep
+    the machine code on disk (the handler needs a source file). ``memory_checks``: LLVM's
+    limit on the vectoriser's overlap checks while this handler compiles (a loop over many
+    arrays needs more than the default to be vectorised), set back afterwards."""
+    global _API_MAJOR, _API_MINOR
+    version = api_version()
+    if version is None:
+        return None
+    _API_MAJOR, _API_MINOR = version
+    handler.__qualname__ = f"{handler.__name__}_ffi_api_{version[0]}_{version[1]}"
+    signature = types.voidptr(types.voidptr)
+    options = dict(error_model="numpy", boundscheck=False)
+    _vectoriser_checks(memory_checks)
+    try:
+        compiled = numba.cfunc(signature, cache=cache, **options)(handler)
+    except RuntimeError:        # no writable cache directory: compile for this process only
+        compiled = numba.cfunc(signature, **options)(handler)
+    finally:
+        _vectoriser_checks(_DEFAULT_MEMORY_CHECKS)
+    import jax
+    jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(compiled.address), platform="cpu")
+    _KEEP_ALIVE.append(compiled)
+    return name

@@ -1,0 +1,118 @@
+"""The native quiet step of glif_cond (CPU) against the XLA step it stands in for."""
+
+import brainstate
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from pynn_brainpy.models import _glif_native
+from pynn_brainpy.models.glif_cond import _EPS_ABS, glif_cond
+
+pytestmark = pytest.mark.skipif(not _glif_native.available(np.float64),
+                                reason="no native step on this platform")
+
+FLAGS = {1: (False, False, False), 2: (True, False, False), 3: (False, True, False),
+         4: (True, True, False), 5: (True, True, True)}
+
+
+def _model(variant, ports, heterogeneous, rng, n=203):
+    R, ASC, A = FLAGS[variant]
+    per = lambda lo, hi: rng.uniform(lo, hi, n) if heterogeneous else (lo + hi) / 2
+    kw = dict(g=per(5.0, 15.0), C_m=per(40.0, 80.0), t_ref=per(1.0, 3.0),
+              tau_syn=(rng.uniform(0.2, 5.0, (n, ports)) if heterogeneous
+                       else list(rng.uniform(0.2, 5.0, ports))),
+              E_rev=(rng.uniform(-80.0, 0.0, (n, ports)) if heterogeneous
+                     else list(rng.uniform(-80.0, 0.0, ports))),
+              spike_dependent_threshold=R, after_spike_currents=ASC, adapting_threshold=A)
+    model = glif_cond(n, **kw)
+    model.init_state()
+    return model
+
+
+def _state(model, rng, quiet=True):
+    """A random mid-simulation state: some neurons refractory, some about to spike."""
+    n, dtype = model.varshape[0], model.V_rel.value.dtype
+    ports, n_asc = model.n_receptors, model.n_asc
+    arr = lambda x: jnp.asarray(x, dtype)
+    return {"V": arr(rng.uniform(-5.0, 30.0, n)), "dg": arr(rng.uniform(0, 0.5, (ports, n))),
+            "g": arr(rng.uniform(0, 2.0, (ports, n))), "I": arr(rng.uniform(0, 300.0, n)),
+            "asc": arr(rng.uniform(-20.0, 20.0, (n_asc, n))),
+            "asc_sum": arr(rng.uniform(-20.0, 20.0, n)), "th_s": arr(rng.uniform(0, 2.0, n)),
+            "th_v": arr(rng.uniform(-1.0, 1.0, n)),
+            "refr": jnp.asarray(rng.integers(-2, 3, n).clip(0), jnp.int32),
+            "H": arr(np.full(n, 0.5) if quiet else rng.choice([0.5, 0.05], n)),
+            "delta": arr(rng.uniform(0, 3.0, (ports, n)))}
+
+
+def _both(model, state):
+    c = model.consts.value
+    native = jax.jit(lambda s: _glif_native.quiet_step(
+        s, c, model.flags, model.n_receptors, model.n_asc, model.dt, _EPS_ABS))(state)
+    xla = jax.jit(lambda s: model._step(s, c))(state)
+    return native, xla
+
+
+@pytest.mark.parametrize("precision", [64, 32])
+@pytest.mark.parametrize("variant,ports,heterogeneous",
+                         [(1, 1, False), (2, 2, True), (3, 3, False), (4, 1, True),
+                          (5, 2, False), (5, 4, True)])
+def test_quiet_step_equals_the_xla_step(variant, ports, heterogeneous, precision):
+    brainstate.environ.set(precision=precision)
+    rng = np.random.default_rng(variant * 10 + ports)
+    with brainstate.environ.context(dt=0.1):
+        model = _model(variant, ports, heterogeneous, rng)
+        state = _state(model, rng)
+        native, xla = _both(model, state)
+    assert int(native["loud"]) == 0
+    assert np.array_equal(native["spike"] > 0, xla["spike"])
+    assert np.array_equal(native["refr"], xla["refr"])
+    assert np.asarray(xla["spike"]).any() and np.asarray(state["refr"] > 0).any()
+    # the same expressions; XLA fuses some multiply-adds, the native loop does not (in float32
+    # that moves the adapting threshold's cancelling terms by up to ~1e-5)
+    rtol = 1e-12 if precision == 64 else 1e-4
+    for key in ("V", "dg", "g", "asc", "asc_sum", "th_s", "th_v", "H"):
+        np.testing.assert_allclose(native[key], xla[key], rtol=rtol, atol=rtol, err_msg=key)
+    brainstate.environ.set(precision=64)
+
+
+def test_a_step_that_is_not_quiet_is_counted():
+    rng = np.random.default_rng(7)
+    with brainstate.environ.context(dt=0.1):
+        model = _model(5, 2, False, rng)
+        state = _state(model, rng, quiet=False)       # some neurons carry a short H
+        native, _ = _both(model, state)
+        state["H"] = jnp.full_like(state["H"], 0.5)
+        state["dg"] = state["dg"].at[1, 17].set(5e4)   # one neuron with a large error
+        native_big, _ = _both(model, state)
+    assert int(native["loud"]) > 0
+    assert int(native_big["loud"]) == 1
+
+
+def test_update_takes_the_xla_step_when_a_neuron_is_not_quiet():
+    """The first step of a fresh model has H = dt (not above it): XLA's step runs, and the
+    model's results are the XLA path's exactly."""
+    rng = np.random.default_rng(3)
+    with brainstate.environ.context(dt=0.1):
+        model = _model(5, 2, True, rng)
+        state = _state(model, rng)
+        state["H"] = jnp.full_like(state["H"], 0.1)
+        model.V_rel.value, model.integration_step.value = state["V"], state["H"]
+        model.refractory_step_count.value = state["refr"]
+        xla = jax.jit(lambda s: model._step(s, model.consts.value))(dict(
+            state, dg=model.dg_syn.value, g=model.g_syn.value, I=model.I_stim.value,
+            asc=model.asc.value, asc_sum=model.asc_sum.value,
+            th_s=model.threshold_spike.value, th_v=model.threshold_voltage.value,
+            delta=None))
+        model.update(0.0)
+    np.testing.assert_array_equal(model.V_rel.value, xla["V"])
+    np.testing.assert_array_equal(model.integration_step.value, xla["H"])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_largest_quiet_error_decides_as_the_division(dtype):
+    t = np.dtype(dtype).type
+    e = t(_glif_native._largest_quiet_error(_EPS_ABS, dtype))
+    eps = t(_EPS_ABS)
+    assert e / eps < t(0.5)
+    assert not np.nextafter(e, t(1)) / eps < t(0.5)
