@@ -93,8 +93,8 @@ def _start_jax(threads):
     """Start JAX with ``threads`` threads in XLA's CPU pool (0: JAX's default, one per CPU)."""
     if threads:
         sys.path.insert(0, ROOT)
-        from pynn_brainpy._cpu_pool import start_backends
-        start_backends(threads)
+        from pynn_brainpy import use_cpu_threads
+        use_cpu_threads(threads)
 
 
 def worker_ours(cfg, precision):

@@ -17,6 +17,7 @@ from pyNN.recording import *                                             # noqa:
 from pyNN.space import Space                                             # noqa: F401
 from pyNN.standardmodels import StandardCellType
 
+from ._cpu_pool import use_cpu_threads                                 # noqa: F401
 from .control import (end, get_current_time, get_max_delay, get_min_delay,  # noqa: F401
                       get_time_step, initialize, num_processes, rank, reset, run, run_for,
                       run_until, setup)

@@ -8,7 +8,8 @@ step's data: on the 2-core development machine a GLIF network step took ~45 % lo
 GLIF5 neuron update ~30 % longer than with one pool thread (docs/performance.md, "CPU thread
 pool").
 
-:func:`start_backends` therefore starts the backends with the calling thread's affinity cut to
+:func:`use_cpu_threads` (called by ``setup``; ``pynn_brainpy.use_cpu_threads`` for the
+models without PyNN) therefore starts the backends with the calling thread's affinity cut to
 ``threads`` CPUs, then gives that thread and every thread created meanwhile (the pool's) the
 original mask back: the pool keeps its size, its threads may run on any allowed CPU.
 """
@@ -16,9 +17,9 @@ original mask back: the pool keeps its size, its threads may run on any allowed 
 import os
 from typing import Optional
 
-__all__ = ["start_backends"]
+__all__ = ["use_cpu_threads"]
 
-_pool_size: Optional[int] = None     # what start_backends gave the pool, once it did
+_pool_size: Optional[int] = None     # what use_cpu_threads gave the pool, once it did
 
 
 def _threads() -> set:
@@ -28,7 +29,7 @@ def _threads() -> set:
         return set()
 
 
-def start_backends(threads: int) -> Optional[int]:
+def use_cpu_threads(threads: int) -> Optional[int]:
     """Start JAX's backends with at most ``threads`` threads in XLA's CPU pool.
 
     Returns the pool size in force, or None where it is unknown: JAX had started its backends

@@ -8,7 +8,7 @@ from pyNN.common.control import DEFAULT_MAX_DELAY, DEFAULT_MIN_DELAY, DEFAULT_TI
 from pyNN.recording import get_io
 
 from . import simulator
-from ._cpu_pool import start_backends
+from ._cpu_pool import use_cpu_threads
 
 __all__ = ["setup", "end", "run", "run_until", "run_for", "reset", "initialize",
            "get_current_time", "get_time_step", "get_min_delay", "get_max_delay",
@@ -39,7 +39,7 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, max_delay=DEFA
     if timestep <= 0:
         raise ValueError(f"timestep must be > 0 ms, got {timestep}.")
     cpu_threads = extra_params.get("cpu_threads", 1)
-    pool = start_backends(cpu_threads)
+    pool = use_cpu_threads(cpu_threads)
     allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     if "cpu_threads" in extra_params and pool != min(cpu_threads, allowed or cpu_threads):
         warnings.warn(f"setup(cpu_threads={cpu_threads}): XLA's CPU pool keeps "

@@ -14,7 +14,7 @@ PROBE = textwrap.dedent("""
     warnings.simplefilter("error")
     mask = os.sched_getaffinity(0)
     import pynn_brainpy as sim
-    sim.setup({args})
+    {call}
     tasks = os.listdir("/proc/self/task")
     names = collections.Counter(open(f"/proc/self/task/{{t}}/comm").read().strip()
                                 for t in tasks)
@@ -22,9 +22,10 @@ PROBE = textwrap.dedent("""
 """)
 
 
-def _probe(args=""):
-    out = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True,
-                         text=True, check=True)
+def _probe(args="", call="sim.setup({args})"):
+    code = PROBE.format(call=call.format(args=args))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
     pool, masks_kept = out.stdout.split()
     return int(pool), masks_kept == "True"
 
@@ -35,6 +36,10 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "sched_setaffinity"),
 
 def test_setup_starts_one_pool_thread_and_restores_every_threads_cpus():
     assert _probe() == (1, True)
+
+
+def test_models_without_pynn_choose_the_pool_too():
+    assert _probe(call="sim.use_cpu_threads(1); import jax; jax.numpy.ones(3).sum()") == (1, True)
 
 
 def test_cpu_threads_sets_the_pool_up_to_the_cpus_allowed():
@@ -55,4 +60,4 @@ def test_too_late_to_choose_warns():
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
 def test_bad_thread_counts_are_refused(bad):
     with pytest.raises(ValueError, match="cpu_threads"):
-        _cpu_pool.start_backends(bad)
+        _cpu_pool.use_cpu_threads(bad)
