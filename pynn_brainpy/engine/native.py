@@ -78,7 +78,7 @@ def is_f64(buf):
     return (buf[_BUFFER_DTYPE] & 0xFFFFFFFF) == _F64
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")     # not cached: the version is read when a handler compiles
 def answered_metadata(frame):
     """Whether XLA only asked for the API version (answered here)."""
     extension = frame[_FRAME_EXTENSION]
