@@ -19,7 +19,9 @@ as the connection weight. There is no synaptic input.
 
 XLA's CPU pool: one thread for pynn_brainpy (what its ``setup`` chooses), JAX's default (one
 thread per CPU) for brainpy.state, which is faster that way; ``--cpu-threads`` and
-``--brainpy-cpu-threads`` change them (docs/performance.md). Only simulation is timed. pynn_brainpy and brainpy.state: a jit-compiled
+``--brainpy-cpu-threads`` change them (docs/performance.md).
+
+Only simulation is timed. pynn_brainpy and brainpy.state: a jit-compiled
 ``brainstate.transform.for_loop`` over a chunk of steps is run three times untimed
 (compilation, warm-up, sizing), then timed over whole chunks, blocking with ``jax.block_until_ready``. NEST: a short warm-up
 ``nest.Simulate`` (it also prepares the kernel), then ``nest.Simulate(T)`` is timed. Every
