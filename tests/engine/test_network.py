@@ -130,3 +130,12 @@ def test_gathered_product_in_a_network_equals_the_cpu_handler(monkeypatch):
     monkeypatch.setattr(ep, "_on_accelerator", lambda: True)
     gathered = _run(_network(False), [450])
     np.testing.assert_allclose(gathered, reference, rtol=1e-13, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (3, 0), (1, 1), (7, 13), (64, 4000), (5, 3)])
+@pytest.mark.parametrize("density", [0.0, 0.003, 0.5, 1.0])
+def test_sparse_nonzero_is_numpys_nonzero(shape, density):
+    mask = np.random.default_rng(shape[0] * 31 + shape[1]).random(shape) < density
+    got = engine.sparse_nonzero(mask)
+    want = np.nonzero(mask)
+    assert all(np.array_equal(g, w) and g.dtype.kind == "i" for g, w in zip(got, want))
