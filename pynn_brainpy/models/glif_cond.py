@@ -487,12 +487,17 @@ class glif_cond(InputDynamics):
                 lab, "receptor_0", u.nS), dtype).reshape(-1), (n,))
                 for lab in self.receptor_labels])
         if _glif_native.available(dtype):
-            # nearly every step is quiet: the native loop, unless some neuron's step is not
+            # nearly every step is quiet: the native loop, unless some neuron's step is not.
+            # A loop of 0 or 1 rounds rather than a cond: XLA updates a loop's state in
+            # place, while a cond copied the native results into its outputs (GLIF network
+            # 4000: 113-115 -> 106-108 µs per step)
             fast = _glif_native.quiet_step(state, c, self.flags, self.n_receptors, self.n_asc,
                                            self.dt, _EPS_ABS)
             loud = fast.pop("loud")
             fast["spike"] = fast["spike"] > 0
-            new = jax.lax.cond(loud > 0, lambda: self._step(state, c), lambda: fast)
+            new, _ = jax.lax.while_loop(
+                lambda new_loud: new_loud[1] > 0,
+                lambda new_loud: (self._step(state, c), jnp.zeros_like(loud)), (fast, loud))
         else:
             new = self._step(state, c)
 
