@@ -10,6 +10,11 @@ spike; and COBA's 4000 IF_cond_exp neurons alone and in the full network of
 benchmarks/coba.py.
 
     python benchmarks/network_breakdown.py
+    python benchmarks/network_breakdown.py 4000     # only the rows whose label has '4000'
+
+The first two rows are the network of benchmarks/glif_network.py (N = 4000, with and without
+recording every spike). ``PYNN_BRAINPY_NATIVE=0`` in the environment runs glif_cond's XLA step
+instead of its native quiet step (docs/glif_cond.md).
 """
 
 import os
@@ -19,6 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import coba  # noqa: E402
+import glif_network as benchmark  # noqa: E402
 import pynn_brainpy as sim  # noqa: E402
 
 STEPS_MS = 409.6          # 4096 steps: one chunk
@@ -48,6 +54,9 @@ def coba_neurons():
 
 
 ROWS = [
+    ("glif_network.py network (4000)", lambda: benchmark.build_brainpy(sim, 4000)),
+    ("  the same (4000), no recording",
+     lambda: benchmark.build_brainpy(sim, 4000, record=False)),
     ("GLIF5 x 4000, no input", lambda: glif_network()),
     ("+ Poisson drive", lambda: glif_network(drive=True)),
     ("+ 500 recurrent inputs, one delay", lambda: glif_network(True, "one")),
@@ -59,8 +68,11 @@ ROWS = [
 
 
 def main():
+    only = sys.argv[1] if len(sys.argv) > 1 else ""
     print(f"{'network':40s} {'µs per step':>12s}")
     for label, build in ROWS:
+        if only not in label:
+            continue
         sim.setup(timestep=0.1, min_delay=0.1, progress_bar=False)
         build()
         sim.run(STEPS_MS)
