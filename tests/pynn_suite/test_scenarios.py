@@ -20,9 +20,12 @@ Environment:
 import ast
 import importlib
 import sys
+import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
+import pyNN.random
 
 import pynn_sdist  # tests/pynn_sdist.py: fetch, verify, cache and extract the sdist
 
@@ -109,6 +112,28 @@ def sim(scenario_package):
     return fixtures.LazySimulator(SIMULATOR)
 
 
+def _seed_unseeded_generators(monkeypatch, key):
+    """Give every ``NumpyRNG`` a scenario creates without a seed one from a sequence fixed by
+    the scenario's id (``NativeRNG`` and the connectors' default generators are NumpyRNGs).
+
+    The scenarios draw weights, initial values and connections from unseeded generators (OS
+    entropy) and some then test a statistic: scenario3 asserts a t-test at p < 0.01 on
+    STDP-modified weights, which fails now and then on NEST 3.10 itself. Measured on 50 runs
+    each: p >= 0.001 once on pyNN.nest and once on pynn_brainpy, medians 2.6e-8 and 1.4e-7,
+    and a CI run of ours once gave p = 0.024. Seeded this way a scenario is reproducible; a
+    change in behaviour is still seen, it no longer comes and goes between runs.
+    """
+    seeds = np.random.SeedSequence(zlib.crc32(key.encode()))
+    unseeded_init = pyNN.random.NumpyRNG.__init__
+
+    def seeded_init(self, seed=None, parallel_safe=True):
+        if seed is None:
+            seed = int(seeds.spawn(1)[0].generate_state(1)[0])
+        unseeded_init(self, seed, parallel_safe)
+
+    monkeypatch.setattr(pyNN.random.NumpyRNG, "__init__", seeded_init)
+
+
 @pytest.mark.parametrize("scenario", _params())
 def test_pynn_scenario(scenario, sim, tmp_path, monkeypatch):
     module, func = scenario.split(".")
@@ -116,6 +141,7 @@ def test_pynn_scenario(scenario, sim, tmp_path, monkeypatch):
     marks = [m for m in getattr(function, "pytestmark", []) if m.name == "parametrize"]
     assert marks and marks[0].args[0] == "sim", f"{scenario} is not a run_with_simulators scenario"
     monkeypatch.chdir(tmp_path)  # scenarios write Results/, *.pkl into the working directory
+    _seed_unseeded_generators(monkeypatch, scenario)
     function(sim)
 
 
