@@ -47,6 +47,7 @@ import jax.numpy as jnp
 import numba
 import numpy as np
 
+from . import counter_rng
 from . import gap_junctions as gap
 from . import precise
 from .event_product import deliver_into_ring
@@ -99,14 +100,28 @@ class GeneratorGroup:
 def _poisson_counts(key, lam):
     """Poisson counts with means ``lam`` (one per cell).
 
-    A source's mean count per step is small, so the CDF is inverted from one uniform per
-    cell: ``k`` is the first count whose cumulative probability reaches ``u``, found in a
-    loop of as many rounds as the largest count of the step (usually 1 or 2). This is exact
-    and far cheaper than JAX's general sampler, which is used when some mean exceeds 10 (and
-    which caps nothing)."""
+    A source's mean count per step is small, so the CDF is inverted from one uniform ``u``
+    per cell (:func:`.counter_rng.uniform` under the step's key): the count is the first
+    ``k`` whose cumulative probability ``F_k`` reaches ``u``. In almost every step every
+    ``u`` is at most ``F_1 = e^{-λ} + e^{-λ}λ`` and the count is ``u > e^{-λ}``; otherwise the
+    inversion runs in a loop of as many rounds as the largest count of the step, with the
+    same arithmetic (the same counts). Exact, and far cheaper than JAX's general sampler,
+    which is used when some mean exceeds 10 (and which caps nothing)."""
+    def uniform():
+        return counter_rng.uniform(key, lam.shape[0], lam.dtype)
+
+    p0 = jnp.exp(-lam)
+    u = uniform()
+    # 0, 1, or 2 for "more than one": u's only user, so XLA computes it once (every further
+    # user of u would get its own copy of the threefry rounds fused in; the rare branch
+    # below draws u again)
+    first = (u > p0).astype(jnp.int32) + (u > p0 + p0 * lam).astype(jnp.int32)
+
+    def at_most_one(first):
+        return first
+
     def inversion(_):
-        u = jax.random.uniform(key, lam.shape, lam.dtype)
-        p = jnp.exp(-lam)
+        u = uniform()
 
         def more(c):
             k, p, F = c
@@ -119,13 +134,14 @@ def _poisson_counts(key, lam):
             p_next = jnp.where(go, p * lam / k_next.astype(lam.dtype), p)
             return k_next, p_next, jnp.where(go, F + p_next, F)
 
-        k, _, _ = jax.lax.while_loop(more, step, (jnp.zeros(lam.shape, jnp.int32), p, p))
+        k, _, _ = jax.lax.while_loop(more, step, (jnp.zeros(lam.shape, jnp.int32), p0, p0))
         return k
 
     def general(_):
         return jax.random.poisson(key, lam).astype(jnp.int32)
 
-    return jax.lax.cond(jnp.any(lam > 10.0), general, inversion, None)
+    branch = jnp.max(jnp.where(lam > 10.0, 2, first >> 1))
+    return jax.lax.switch(branch, (at_most_one, inversion, general), first)
 
 
 def _poisson_generate(key, t, params, state):
@@ -502,8 +518,13 @@ class Network:
         whole = [np.array_equal(p.indices, np.arange(groups[p.group].size)) for p in probes]
         synapses, plastic, gap_junctions = self.synapses, self._plastic, self.gap_junctions
         plastic_structure = args["plastic_structure"]
+        # one stream per generator group, plastic projection and precise source (keys made
+        # here, outside the step loop); the key of a step is derived with counter_rng
+        group_keys = [jax.random.fold_in(base_key, gi) for gi in range(len(groups))]
         synapse_key = jax.random.fold_in(base_key, 1 << 20)
+        synapse_keys = {i: jax.random.fold_in(synapse_key, i) for i in self._plastic}
         offset_key = jax.random.fold_in(base_key, 1 << 21)
+        offset_keys = [jax.random.fold_in(offset_key, gi) for gi in range(len(groups))]
         precise_inputs = self._precise_inputs
         precise_groups = {gi: self._slots(gi) for gi in range(len(groups))
                           if self._is_precise(gi)}
@@ -525,7 +546,7 @@ class Network:
                 syn = synapses[i]
                 pre_idx, post_idx, delay = plastic_structure[i]
                 post_spikes = spikes.get(syn.post)
-                key = jax.random.fold_in(jax.random.fold_in(synapse_key, i), m)
+                key = counter_rng.step_key(synapse_keys[i], m)
                 states[i], transmitted = syn.dynamics.step(
                     states[i], args["plastic"][i], spikes[syn.pre], post_spikes, pre_idx,
                     post_idx, t, key)
@@ -548,7 +569,7 @@ class Network:
                                      m, ring, ring_len, repeats)
 
         def generate(gi, m, state):
-            key = jax.random.fold_in(jax.random.fold_in(base_key, gi), m)
+            key = counter_rng.step_key(group_keys[gi], m)
             t = (m + 1).astype(dtype) * dt
             counts, state = groups[gi].generate(key, t, args["generators"][gi], state)
             return counts.astype(dtype), state
@@ -590,7 +611,7 @@ class Network:
                 else:
                     spikes[gi], gen_states[gi] = generate(gi, m, gen_states[gi])
                     if gi in precise_groups:
-                        key = jax.random.fold_in(jax.random.fold_in(offset_key, gi), m)
+                        key = counter_rng.step_key(offset_keys[gi], m)
                         offsets[gi], more = precise.poisson_offsets(
                             key, spikes[gi], precise_groups[gi], dt, dtype)
                         overflow = overflow | more

@@ -94,6 +94,31 @@ def test_poisson_counts_follow_the_poisson_distribution(lam):
     assert abs(counts.mean() - lam) < 5 * np.sqrt(lam / n)
 
 
+@pytest.mark.parametrize("lam", [0.002, 0.05, 0.7, 4.0])
+def test_poisson_counts_are_the_inversion_of_the_steps_uniforms(lam):
+    """Whichever branch a step takes (every count 0 or 1, or the loop), the counts are the
+    CDF inversion of the step's uniforms (counter_rng.uniform under its key), in the same
+    arithmetic: here written out cell by cell."""
+    import jax
+    from pynn_brainpy.engine import counter_rng
+    with jax.enable_x64(True):
+        for m in range(40):
+            key = counter_rng.step_key(jax.random.PRNGKey(11), m)
+            lam_ = jnp.full(500, lam)
+            counts = np.asarray(jax.jit(engine._poisson_counts)(key, lam_))
+            u = np.asarray(counter_rng.uniform(key, 500, np.float64))
+            p0 = float(jnp.exp(-lam_)[0])
+            expected = []
+            for ui in u:
+                k, p, F = 0, p0, p0
+                while ui > F and k < 100:
+                    k += 1
+                    p = p * lam / k
+                    F = F + p
+                expected.append(k)
+            np.testing.assert_array_equal(counts, expected)
+
+
 def test_repeated_source_spikes_are_all_delivered():
     """Two spikes of one source cell in the same step (duplicate times) act twice, as NEST's
     spike_generator delivers both: the same as one spike of twice the weight."""
