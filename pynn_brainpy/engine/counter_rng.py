@@ -21,7 +21,8 @@ operations that XLA fuses into one loop over the cells, on every backend; the bi
 same as ``jax.random``'s threefry primitive for the same key and counter (tested), so the
 streams are the same on CPU and GPU.
 
-Streams: the key of step ``m`` of a stream with key ``K`` is ``threefry(K, (m, 0))``; the
+Streams: the key of step ``m`` of a stream with key ``K`` is ``threefry(K, (m, 0))`` (the
+second word holds the step's high bits past 2³²); the
 uniform number of cell ``i`` in that step uses counter ``(i, 0)`` under the step's key. A
 draw thus depends only on (seed, stream, step, cell): not on chunking, and a reset replays it.
 """
@@ -56,8 +57,11 @@ def threefry2x32(key, x0, x1):
 
 
 def step_key(key, m):
-    """The key of step ``m`` (an integer scalar) of the stream with key ``key``."""
-    return jnp.stack(threefry2x32(key, jnp.asarray(m).astype(jnp.uint32), np.uint32(0)))
+    """The key of step ``m`` (an integer scalar) of the stream with key ``key``: counter
+    ``(m mod 2³², m div 2³²)``, so a 64-bit step count never wraps."""
+    m = jnp.asarray(m)
+    high = (m >> 32).astype(jnp.uint32) if m.dtype.itemsize == 8 else np.uint32(0)
+    return jnp.stack(threefry2x32(key, m.astype(jnp.uint32), high))
 
 
 def uniform(key, n: int, dtype):

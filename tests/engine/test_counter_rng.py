@@ -39,6 +39,11 @@ def test_step_keys_are_distinct_and_reproducible():
     assert keys.dtype == np.uint32 and keys.shape == (200, 2)
     assert len({tuple(k) for k in keys}) == 200
     np.testing.assert_array_equal(np.asarray(jax.jit(counter_rng.step_key)(key, 17)), keys[17])
+    with jax.enable_x64(True):                   # a 64-bit step count does not wrap at 2^32
+        wide = np.asarray(counter_rng.step_key(key, np.int64(17 + 2**32)))
+        np.testing.assert_array_equal(np.asarray(counter_rng.step_key(key, np.int64(17))),
+                                      keys[17])
+    assert tuple(wide) != tuple(keys[17])
 
 
 @pytest.mark.parametrize("dtype, bits", [(np.float64, 53), (np.float32, 24)])
