@@ -7,7 +7,8 @@ extracted unmodified as the package ``pynn_system_scenarios``, and each
 scenario function becomes one test here, called exactly as PyNN's own
 ``run_with_simulators`` would call it for a simulator named ``"brainpy"``:
 with ``fixtures.LazySimulator("brainpy")``, which imports ``pyNN.brainpy``
-(our alias for ``pynn_brainpy``, see pynn_brainpy_alias.py).
+(our alias for ``pynn_brainpy``, see pynn_brainpy_alias.py). One difference: generators the
+scenarios leave unseeded get seeds fixed per scenario (``_seed_unseeded_generators``).
 
 Run only these:  ``pytest tests/pynn_suite``  (``-k test_cell_types`` etc.).
 
