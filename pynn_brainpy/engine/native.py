@@ -74,6 +74,15 @@ def vector(buf, element):
 
 
 @numba.njit(cache=True)
+def data(buf, size, element):
+    """A buffer's data (any rank, row-major) as a flat array of ``size`` ``element``s, the
+    size known to the caller. (Computing it from the buffer's dimensions in a loop made
+    LLVM give up vectorising the glif_cond loop the handler calls: 60 instead of 11 ns per
+    neuron.)"""
+    return numba.carray(_pointer(buf[_BUFFER_DATA]), (size,), element)
+
+
+@numba.njit(cache=True)
 def is_f64(buf):
     return (buf[_BUFFER_DTYPE] & 0xFFFFFFFF) == _F64
 

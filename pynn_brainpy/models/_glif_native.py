@@ -9,9 +9,10 @@ whole step in registers: the whole-step Fehlberg trial (:meth:`glif_cond._whole_
 conductance stages from their polynomials), the threshold and after-spike-current updates,
 the spike test, the reset and the incoming conductance jumps — the same expressions in the
 same order as the XLA code, so the results agree with it up to XLA's fused multiply-adds
-(which this loop, like NEST, does not use). It also counts the neurons whose step is not
-quiet; where there is one, :meth:`glif_cond.update` discards these results and runs the
-XLA step.
+(which this loop, like NEST, does not use). A neuron whose step is not quiet keeps its
+state and is marked; where there is one, :meth:`glif_cond.update` runs the XLA step on the
+state the loop left and takes the marked neurons' results from it. The state is updated in
+place (XLA passes the same buffers in and out).
 
 The loop is generated per combination of ports, after-spike currents, mechanisms, incoming
 jumps, precision and population kind (homogeneous: constants read once; heterogeneous:
@@ -35,11 +36,17 @@ from ..engine import native, rkf45
 
 __all__ = ["available", "quiet_step", "STATE", "RESULTS"]
 
-#: The per-neuron inputs of the loop, flat (port- or current-major where they have rows).
+#: The per-neuron inputs of the loop: (N,) rows, or (rows, N) for dg, g, asc and delta (read
+#: by the handler as flat arrays, port- or current-major).
 STATE = ("V", "dg", "g", "I", "asc", "asc_sum", "th_s", "th_v", "refr", "H", "delta")
-#: Its results: the state after the step, the spikes (0/1 in the float type) and the
-#: number of neurons whose step was not quiet (one int32).
-RESULTS = ("V", "dg", "g", "asc", "asc_sum", "th_s", "th_v", "refr", "H", "spike", "loud")
+#: The state the loop updates in place (its buffers are also results: XLA keeps a
+#: population's state in the same buffers from step to step instead of copying the
+#: loop's results into them, ~230 kB per step for the GLIF network's 3200 neurons).
+IN_PLACE = ("V", "dg", "g", "asc", "asc_sum", "th_s", "th_v", "refr", "H")
+#: Its results: the state after the step (unchanged for a neuron whose step was not quiet),
+#: the spikes (0/1 in the float type), which neurons' steps were not quiet (int32 0/1) and
+#: how many (one int32).
+RESULTS = (*IN_PLACE, "spike", "loud_mask", "loud")
 
 # step constants (glif_cond.constants) the loop reads, with their rows: 'P' ports, 'A'
 # after-spike currents
@@ -48,11 +55,11 @@ _CONSTANTS = (("E_L", 1), ("G", 1), ("C_m", 1), ("I_e", 1), ("th_inf", 1), ("E_r
               ("d_s", 1), ("D_s", 1), ("th_spike_add", 1), ("f_v", 1), ("V_add", 1),
               ("V_reset", 1), ("c_asc", "A"), ("d_asc", "A"), ("D_asc", "A"),
               ("asc_amps", "A"), ("P_V", 1), ("P_th", 1), ("phi", 1), ("rho", 1))
-_INTEGER = {"refr", "ref_count"}
+_INTEGER = {"refr", "ref_count", "loud_mask", "loud"}
 #: The loop's arguments in order (after the neuron count): state, constants, h, the
-#: tableau, then the results (``_o``); int32 where :data:`_INTEGER` or the count ``loud``.
+#: tableau, then the results that are not state (``_o``); int32 where :data:`_INTEGER`.
 _ARGUMENTS = (*STATE, *(name for name, _ in _CONSTANTS), "h", "tab",
-              *(f"{r}_o" for r in RESULTS))
+              *(f"{r}_o" for r in RESULTS if r not in IN_PLACE))
 
 
 def _rows(rows, ports, n_asc):
@@ -118,6 +125,7 @@ def _source(ports, n_asc, flags, heterogeneous, delta):
 
     add = body.append
     add("        v0 = V[i]")
+    add("        h0 = H[i]")
     add("        rc = refr[i]")
     add("        frozen = rc > 0")
     add(f"        drive = I[i] + {const('I_e')}")
@@ -153,7 +161,7 @@ def _source(ports, n_asc, flags, heterogeneous, delta):
         add(f"        {name} = {terms}")
     add("        vn = v0 if frozen else v0 + h * sol")
     add("        ev = zero if frozen else h * err")
-    add("        quiet = (H[i] > h) & (abs(ev) <= emax)")
+    add("        quiet = (h0 > h) & (abs(ev) <= emax)")
     for k in range(P):
         p6, q6 = const("alpha_p", rkf45.SOLUTION * P + k), const("alpha_q", rkf45.SOLUTION * P + k)
         p7, q7 = const("alpha_p", rkf45.ERROR * P + k), const("alpha_q", rkf45.ERROR * P + k)
@@ -163,14 +171,17 @@ def _source(ports, n_asc, flags, heterogeneous, delta):
             f" & (abs({q7} * d{k} + {p7} * c{k}) <= emax)")
     add("        loud += 0 if quiet else 1")
     # --- thresholds and after-spike currents of non-refractory neurons ---
-    add("        ths = th_s[i]")
-    add("        thv = th_v[i]")
+    add("        ths0 = th_s[i]")
+    add("        thv0 = th_v[i]")
+    add("        ths = ths0")
+    add("        thv = thv0")
     if R:
         add(f"        ths = ths if frozen else ths * {const('d_s')}")
     if ASC:
         add("        new_sum = zero")
         for j in range(n_asc):
-            add(f"        a{j} = {view('asc', j)}")
+            add(f"        ao{j} = {view('asc', j)}")
+            add(f"        a{j} = ao{j}")
             add(f"        new_sum = new_sum + {const('c_asc', j)} * a{j}")
         for j in range(n_asc):
             add(f"        a{j} = a{j} if frozen else a{j} * {const('d_asc', j)}")
@@ -194,20 +205,24 @@ def _source(ports, n_asc, flags, heterogeneous, delta):
     else:
         add(f"        vn = {const('V_reset')} if spike else vn")
     add("        vn = v0 if frozen else vn")
-    add(f"        refr_o[i] = {const('ref_count')} if spike else (rc - 1 if frozen else rc)")
+    # --- the results; a neuron whose step is not quiet keeps its state (the XLA step redoes
+    # it from there) ---
+    add(f"        refr[i] = ({const('ref_count')} if spike else (rc - 1 if frozen else rc)) "
+        "if quiet else rc")
     for k in range(P):
         jump = f"dn{k} + {view('delta', k)} * {const('kappa', k)}" if delta else f"dn{k}"
-        add(f"        {view('dg_o', k)} = {jump}")
-        add(f"        {view('g_o', k)} = cn{k}")
-    for j in range(n_asc):
-        add(f"        {view('asc_o', j)} = a{j}" if ASC else f"        {view('asc_o', j)} = "
-            f"{view('asc', j)}")
-    add("        V_o[i] = vn")
-    add("        asc_sum_o[i] = adapt_n")
-    add("        th_s_o[i] = ths")
-    add("        th_v_o[i] = thv")
-    add("        H_o[i] = grown")
-    add("        spike_o[i] = one if spike else zero")
+        add(f"        {view('dg', k)} = {jump} if quiet else d{k}")
+        add(f"        {view('g', k)} = cn{k} if quiet else c{k}")
+    if ASC:
+        for j in range(n_asc):
+            add(f"        {view('asc', j)} = a{j} if quiet else ao{j}")
+    add("        V[i] = vn if quiet else v0")
+    add("        asc_sum[i] = adapt_n if quiet else adapt")
+    add("        th_s[i] = ths if quiet else ths0")
+    add("        th_v[i] = thv if quiet else thv0")
+    add("        H[i] = grown if quiet else h0")
+    add("        spike_o[i] = one if spike & quiet else zero")
+    add("        loud_mask_o[i] = 0 if quiet else 1")
 
     head = [f"def quiet(n, {', '.join(_ARGUMENTS)}):",
             "    zero = tab[%d]" % _ZERO,
@@ -221,22 +236,29 @@ def _source(ports, n_asc, flags, heterogeneous, delta):
     return "\n".join(head + before + ["    for i in range(n):"] + body + tail) + "\n"
 
 
-def _module_source(loop: str, dtype) -> str:
-    """A module with the loop and its FFI handler for floats of ``dtype``."""
+def _module_source(loop: str, dtype, rows: dict) -> str:
+    """A module with the loop and its FFI handler for floats of ``dtype``; ``rows``: the
+    number of rows of the (rows, N) state arrays, read as flat arrays of rows·N numbers."""
     n_args = _ARGUMENTS.index("tab") + 1
     floats = f"np.{np.dtype(dtype).name}"
-    values = [f"vector(buffer(frame, ARGS, 0), {floats}).shape[0]"]     # n
+    values = ["n"]
     for i, name in enumerate(_ARGUMENTS):
-        table, at = ("ARGS", i) if i < n_args else ("RETS", i - n_args)
-        integer = name.removesuffix("_o") in _INTEGER or name == "loud_o"
-        value = f"vector(buffer(frame, {table}, {at}), {'np.int32' if integer else floats})"
+        result = name.removesuffix("_o") if i >= n_args else name
+        # the state updated in place: its result buffer (the same memory as the argument's)
+        table, at = ("RETS", RESULTS.index(result)) if i >= n_args or name in IN_PLACE \
+            else ("ARGS", i)
+        kind = "np.int32" if result in _INTEGER else floats
+        if result in rows:
+            value = f"data(buffer(frame, {table}, {at}), {rows[result]} * n, {kind})"
+        else:
+            value = f"vector(buffer(frame, {table}, {at}), {kind})"
         values.append(value + "[0]" if name == "h" else value)            # h, a number
     call = ",\n          ".join(values)
     return (f'''"""glif_cond's quiet step, generated by pynn_brainpy.models._glif_native."""
 import numba
 import numpy as np
-from pynn_brainpy.engine.native import ARGS, RETS, answered_metadata, buffer, done, \\
-    frame_of, vector
+from pynn_brainpy.engine.native import ARGS, RETS, answered_metadata, buffer, data, \\
+    done, frame_of, vector
 
 
 @numba.njit(error_model="numpy", boundscheck=False, cache=True)
@@ -246,6 +268,7 @@ def handler(frame_address):
     frame = frame_of(frame_address)
     if answered_metadata(frame):
         return done()
+    n = vector(buffer(frame, ARGS, 0), {floats}).shape[0]
     quiet({call})
     return done()
 ''')
@@ -270,7 +293,9 @@ def _target(ports, n_asc, flags, heterogeneous, delta, dtype_name):
     """The registered XLA target for this combination (compiled on first use; the module is
     written once, content-addressed, so that numba finds its machine code on disk in later
     processes)."""
-    source = _module_source(_source(ports, n_asc, flags, heterogeneous, delta), dtype_name)
+    rows = {"dg": ports, "g": ports, "asc": n_asc, **({"delta": ports} if delta else {})}
+    source = _module_source(_source(ports, n_asc, flags, heterogeneous, delta), dtype_name,
+                            rows)
     digest = hashlib.sha1(source.encode()).hexdigest()[:16]
     name = f"glif_quiet_{digest}"
     path = os.path.join(_cache_dir(), name + ".py")
@@ -303,11 +328,12 @@ def available(dtype) -> bool:
 def quiet_step(state: dict, c: dict, flags, ports: int, n_asc: int, h: float, eps_abs: float):
     """Run the loop on ``state`` (the names of :data:`STATE`: (N,) rows, or (rows, N) for
     dg, g, asc, delta; ``delta`` may be None) with the model's step constants ``c``. Returns
-    a dict of :data:`RESULTS` shaped like the state, ``spike`` as a float 0/1 row and
-    ``loud`` the number of neurons whose step was not quiet."""
+    a dict of :data:`RESULTS` shaped like the state, ``spike`` as a float 0/1 row,
+    ``loud_mask`` an int32 0/1 row of the neurons whose step was not quiet (their state is
+    returned unchanged, their spike 0) and ``loud`` their number. The state's buffers are
+    updated in place (:data:`IN_PLACE`)."""
     V = state["V"]
     n, dtype = V.shape[0], V.dtype
-    flat = lambda x, kind: jnp.asarray(x, kind).reshape(-1)
     delta = state.get("delta") is not None
     # one loop for homogeneous populations (constants read once), one for heterogeneous ones
     # (every constant per neuron, shared ones broadcast): two compilations, not one per mix
@@ -315,8 +341,9 @@ def quiet_step(state: dict, c: dict, flags, ports: int, n_asc: int, h: float, ep
     heterogeneous = n > 1 and any(np.size(c[name]) == rows[name] * n for name in rows)
     args = []
     for name in STATE:
+        # (rows, N) arrays as they are: a reshape of a buffer updated in place costs a copy
         value = state[name] if name != "delta" or delta else jnp.zeros((1,), dtype)
-        args.append(flat(value, jnp.int32 if name in _INTEGER else dtype))
+        args.append(jnp.asarray(value, jnp.int32 if name in _INTEGER else dtype))
     for name, _ in _CONSTANTS:
         value = jnp.asarray(c[name], jnp.int32 if name in _INTEGER else dtype)
         if heterogeneous:
@@ -325,14 +352,13 @@ def quiet_step(state: dict, c: dict, flags, ports: int, n_asc: int, h: float, ep
     tab = np.append(_tableau(), _largest_quiet_error(eps_abs, dtype))
     args += [jnp.full((1,), h, dtype), jnp.asarray(tab, dtype)]
     stacked = {"dg": ports, "g": ports, "asc": n_asc}
-    shapes = [jax.ShapeDtypeStruct((stacked.get(r, 1) * n,) if r != "loud" else (1,),
-                                   jnp.int32 if r in ("refr", "loud") else dtype)
+    shapes = [jax.ShapeDtypeStruct(((stacked[r], n) if r in stacked else (n,)) if r != "loud"
+                                   else (1,), jnp.int32 if r in _INTEGER else dtype)
               for r in RESULTS]
     target = _target(ports, n_asc, tuple(map(bool, flags)), heterogeneous, delta,
                      np.dtype(dtype).name)
-    out = jax.ffi.ffi_call(target, shapes)(*args)
+    aliases = {STATE.index(r): RESULTS.index(r) for r in IN_PLACE}
+    out = jax.ffi.ffi_call(target, shapes, input_output_aliases=aliases)(*args)
     result = dict(zip(RESULTS, out))
-    for r, k in stacked.items():
-        result[r] = result[r].reshape(k, n)
     result["loud"] = result["loud"][0]
     return result

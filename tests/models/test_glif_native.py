@@ -76,27 +76,43 @@ def test_quiet_step_equals_the_xla_step(variant, ports, heterogeneous, precision
     brainstate.environ.set(precision=64)
 
 
-def test_a_step_that_is_not_quiet_is_counted():
+def test_a_step_that_is_not_quiet_is_counted_marked_and_left_alone():
+    """Neurons whose step is not quiet are counted and marked, keep their state and do not
+    spike; the others get the XLA step's results."""
+    brainstate.environ.set(precision=64)
     rng = np.random.default_rng(7)
     with brainstate.environ.context(dt=0.1):
         model = _model(5, 2, False, rng)
         state = _state(model, rng, quiet=False)       # some neurons carry a short H
-        native, _ = _both(model, state)
-        state["H"] = jnp.full_like(state["H"], 0.5)
-        state["dg"] = state["dg"].at[1, 17].set(5e4)   # one neuron with a large error
-        native_big, _ = _both(model, state)
-    assert int(native["loud"]) > 0
+        native, xla = _both(model, state)
+        state_big = dict(state, H=jnp.full_like(state["H"], 0.5),
+                         dg=state["dg"].at[1, 17].set(5e4))   # one neuron, a large error
+        native_big, _ = _both(model, state_big)
+    loud = np.asarray(native["loud_mask"]) > 0
+    assert int(native["loud"]) == loud.sum() > 0
+    np.testing.assert_array_equal(loud, np.asarray(state["H"]) <= 0.1)
     assert int(native_big["loud"]) == 1
+    np.testing.assert_array_equal(np.flatnonzero(native_big["loud_mask"]), [17])
+    assert not np.asarray(native["spike"])[loud].any()
+    for key in _glif_native.IN_PLACE:
+        old, new, ref = (np.asarray(x[key]) for x in (state, native, xla))
+        np.testing.assert_array_equal(new[..., loud], old[..., loud], err_msg=key)
+        np.testing.assert_allclose(new[..., ~loud], ref[..., ~loud], rtol=1e-12, atol=1e-12,
+                                   err_msg=key)
 
 
-def test_update_takes_the_xla_step_when_a_neuron_is_not_quiet():
-    """The first step of a fresh model has H = dt (not above it): XLA's step runs, and the
-    model's results are the XLA path's exactly."""
-    rng = np.random.default_rng(3)
+@pytest.mark.parametrize("every", [1, 2])
+def test_update_takes_the_xla_step_for_the_neurons_that_are_not_quiet(every):
+    """Every neuron (``every`` = 1, as in the first step of a fresh model) or every second one
+    starts with H = dt (not above it): their results are the XLA step's exactly, the
+    others' the native loop's (= XLA's up to fused multiply-adds)."""
+    brainstate.environ.set(precision=64)
+    rng = np.random.default_rng(3 + every)
     with brainstate.environ.context(dt=0.1):
         model = _model(5, 2, True, rng)
         state = _state(model, rng)
-        state["H"] = jnp.full_like(state["H"], 0.1)
+        loud = np.arange(model.varshape[0]) % every == 0
+        state["H"] = jnp.where(loud, 0.1, state["H"])
         model.V_rel.value, model.integration_step.value = state["V"], state["H"]
         model.refractory_step_count.value = state["refr"]
         xla = jax.jit(lambda s: model._step(s, model.consts.value))(dict(
@@ -104,9 +120,12 @@ def test_update_takes_the_xla_step_when_a_neuron_is_not_quiet():
             asc=model.asc.value, asc_sum=model.asc_sum.value,
             th_s=model.threshold_spike.value, th_v=model.threshold_voltage.value,
             delta=None))
-        model.update(0.0)
-    np.testing.assert_array_equal(model.V_rel.value, xla["V"])
-    np.testing.assert_array_equal(model.integration_step.value, xla["H"])
+        spike = model.update(0.0)
+    V, H = np.asarray(model.V_rel.value), np.asarray(model.integration_step.value)
+    np.testing.assert_array_equal(V[loud], np.asarray(xla["V"])[loud])
+    np.testing.assert_array_equal(H[loud], np.asarray(xla["H"])[loud])
+    np.testing.assert_allclose(V[~loud], np.asarray(xla["V"])[~loud], rtol=1e-12)
+    np.testing.assert_array_equal(np.asarray(spike) > 0, np.asarray(xla["spike"]))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
