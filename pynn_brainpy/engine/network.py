@@ -273,8 +273,13 @@ def _nonzero(buffer, size):
     return jnp.nonzero(buffer, size=size)
 
 
+#: The most spikes recorded per source cell and step (the records are uint8 counts).
+_MAX_COUNT = 255
+
+
 def _spike_events(buffer, n):
-    """(rows, columns) of the spikes in the first ``n`` rows of a chunk's boolean buffer.
+    """(rows, columns) of the spikes in the first ``n`` rows of a chunk's buffer: booleans,
+    or counts (a source cell's event repeated as often as it fired in that step).
 
     Off the CPU the buffer is compacted on the device, so only the events cross to the host,
     not the whole (steps × cells) buffer (with 1e5 cells recorded on a GPU, copying and
@@ -282,8 +287,17 @@ def _spike_events(buffer, n):
     written, so they hold no spikes.
     """
     if next(iter(buffer.devices())).platform == "cpu":
-        return sparse_nonzero(np.asarray(buffer)[:n])
-    return _compact_on_device(buffer)
+        host = np.asarray(buffer)[:n]
+        rows, cols = sparse_nonzero(host)
+    else:
+        rows, cols = _compact_on_device(buffer)
+        host = None
+    if buffer.dtype == jnp.uint8:
+        counts = (host[rows, cols] if host is not None
+                  else np.asarray(buffer[jnp.asarray(rows), jnp.asarray(cols)]))
+        if rows.size and counts.max() > 1:
+            rows, cols = np.repeat(rows, counts), np.repeat(cols, counts)
+    return rows, cols
 
 
 def sparse_nonzero(mask: np.ndarray):
@@ -415,7 +429,7 @@ class Network:
             "plastic": {i: self._initial_synapse_state(i) for i in self._plastic},
             "history": {gi: self._empty_history(gi, self._slots(gi))
                         for gi in self._history_groups},
-            "overflow": jnp.asarray(False)}
+            "overflow": jnp.asarray(False), "count_overflow": jnp.asarray(False)}
 
     # ------------------------------------------------------------------ precise spikes
     def _is_precise(self, gi) -> bool:
@@ -618,20 +632,28 @@ class Network:
             # plastic deliveries first: send takes the next step's slot out of the ring
             ring, plastic_states = send_plastic(carry["ring"], carry["plastic"], spikes, m)
             ring, arriving = send(ring, spikes, m)
-            carry = {"ring": ring, "arriving": arriving, "generators": gen_states,
-                     "plastic": plastic_states,
-                     "history": remember(carry["history"], spikes, offsets, m),
-                     "overflow": overflow}
+            count_overflow = carry["count_overflow"]
             rec = []
             for p, every in zip(probes, whole):
                 if p.variable == "spikes" and p.group in precise_groups:
                     value = offsets[p.group]        # (n, slots): the spike times
-                elif p.variable == "spikes":
+                elif p.variable == "spikes" and isinstance(groups[p.group], NeuronGroup):
                     value = spikes[p.group] > 0
+                elif p.variable == "spikes":
+                    # a source's spike count: two spikes of a cell in one step are two
+                    # records, as NEST records a spike of multiplicity 2 twice
+                    value = spikes[p.group] if every else spikes[p.group][p.indices]
+                    count_overflow = count_overflow | jnp.any(value > _MAX_COUNT)
+                    rec.append(value.astype(jnp.uint8))
+                    continue
                 else:
                     value = groups[p.group].model.recordable(p.variable).reshape(-1)
                 value = value if every else value[p.indices]
                 rec.append(value if p.variable == "spikes" else value.astype(dtype))
+            carry = {"ring": ring, "arriving": arriving, "generators": gen_states,
+                     "plastic": plastic_states,
+                     "history": remember(carry["history"], spikes, offsets, m),
+                     "overflow": overflow, "count_overflow": count_overflow}
             return carry, rec
 
         return step
@@ -641,14 +663,17 @@ class Network:
         return probe.variable == "spikes" and not self._is_precise(probe.group)
 
     def _probe_buffer(self, probe, length):
-        """Where a chunk's records of ``probe`` go: spikes as booleans, or for a precise
-        group as their offsets (NaN: none); signals in the network's dtype."""
+        """Where a chunk's records of ``probe`` go: spikes as booleans (neurons) or counts
+        (uint8, sources), or for a precise group as their offsets (NaN: none); signals in the
+        network's dtype."""
         shape = (length, len(probe.indices))
         if probe.variable != "spikes":
             return jnp.zeros(shape, self.dtype)
         if self._is_precise(probe.group):
             return jnp.full(shape + (self._slots(probe.group),), jnp.nan, self.dtype)
-        return jnp.zeros(shape, bool)
+        if isinstance(self.groups[probe.group], NeuronGroup):
+            return jnp.zeros(shape, bool)
+        return jnp.zeros(shape, jnp.uint8)
 
     def _compile(self):
         probes = self.probes
@@ -759,6 +784,11 @@ class Network:
                                                              jnp.asarray(n, jnp.int32))
             self.step += n
             done += n
+            if bool(self._carry["count_overflow"]):
+                raise RuntimeError(
+                    f"A spike source emitted more than {_MAX_COUNT} spikes in one step from one "
+                    "cell; recording keeps at most that many per cell and step, so the run "
+                    "stopped rather than record fewer.")
             if on_chunk is not None:
                 on_chunk(m0, n, [_spike_events(r, n) if self._is_event_probe(p) else
                                  np.asarray(r)[:n] for p, r in zip(self.probes, rec)])

@@ -164,3 +164,34 @@ def test_sparse_nonzero_is_numpys_nonzero(shape, density):
     got = engine.sparse_nonzero(mask)
     want = np.nonzero(mask)
     assert all(np.array_equal(g, w) and g.dtype.kind == "i" for g, w in zip(got, want))
+
+
+def _source_events(group, steps):
+    """The recorded (step, cell) spike events of a source group alone."""
+    net = engine.Network([group], [], [], dt=0.1)
+    net.set_probes([engine.Probe(0, "spikes", np.arange(group.size))])
+    events = []
+    net.run(steps, lambda m0, k, rec: events.append((rec[0][0] + m0, rec[0][1])))
+    return np.concatenate([e[0] for e in events]), np.concatenate([e[1] for e in events])
+
+
+def test_a_source_firing_twice_in_a_step_is_recorded_twice():
+    """As NEST records a spike of multiplicity 2 twice (spike_recorder after a parrot)."""
+    rows, cols = _source_events(engine.SpikeArrayGroup(2, [np.array([9, 9, 12]),
+                                                           np.array([3])]), 20)
+    assert sorted(zip(rows.tolist(), cols.tolist())) == [(3, 1), (9, 0), (9, 0), (12, 0)]
+
+
+def test_recorded_poisson_events_hold_every_spike():
+    """Mean 0.5 spikes per cell and step: many cell-steps with 2 or more, each recorded as
+    that many events; the recorded mean is the drawn one."""
+    group = engine.PoissonGroup(300, rate=5000.0, start=0.0, stop=1e9, dt=0.1)
+    rows, cols = _source_events(group, 400)
+    assert abs(rows.size / (300 * 400) - 0.5) < 0.01
+    _, repeats = np.unique(np.stack([rows, cols]), axis=1, return_counts=True)
+    assert repeats.max() >= 3
+
+
+def test_more_spikes_per_step_than_recording_holds_is_an_error():
+    with pytest.raises(RuntimeError, match="more than 255 spikes in one step"):
+        _source_events(engine.SpikeArrayGroup(1, [np.full(256, 5)]), 10)

@@ -113,10 +113,8 @@ def test_gamma_interval_distribution(stats_run, case):
     assert np.isclose(isi.std() / isi.mean(), 1 / np.sqrt(alpha), rtol=0.05)
     # recorded ISIs are differences of spike times rounded up to the grid: with a uniform
     # grid phase u, P(ISI <= k·dt) = mean over u of F((k+u)·dt) = (1/dt) ∫_{k dt}^{(k+1) dt} F
-    # (two spikes in one step are recorded as one: zero intervals are not seen)
-    g0 = _gamma_cdf_step_mean(0, alpha, 1000.0 / beta)
-    D = _lattice_ks(isi, lambda k: (_gamma_cdf_step_mean(k, alpha, 1000.0 / beta) - g0)
-                    / (1 - g0))
+    # (two spikes in one step are both recorded, at the same time: k = 0 is an interval too)
+    D = _lattice_ks(isi, lambda k: _gamma_cdf_step_mean(k, alpha, 1000.0 / beta))
     assert D < _ks_bound(isi.size), D
     # the same ISIs are clearly not exponential (Poisson) unless alpha = 1
     if alpha != 1.0:
@@ -144,10 +142,13 @@ def test_gamma_start_duration(stats_run):
 
 
 def test_gamma_high_rate_multiple_spikes_per_step(stats_run):
-    """beta·dt = 2 (alpha = 1, a 20 kHz Poisson process): the recorded train has one entry
-    per step with at least one spike, a fraction 1 - exp(-2) of the steps."""
-    frac = np.mean([st.size for st in stats_run["gamma_fast"]]) / 500
-    assert np.isclose(frac, 1 - np.exp(-2.0), atol=0.03)
+    """beta·dt = 2 (alpha = 1, a 20 kHz Poisson process): every spike is recorded, also
+    several of one cell in one step (as NEST records a spike of multiplicity n n times): 2
+    per step on average, and steps with more than one."""
+    trains = stats_run["gamma_fast"]
+    per_step = np.mean([st.size for st in trains]) / 500
+    assert np.isclose(per_step, 2.0, atol=0.1)          # 5 standard errors (10 cells)
+    assert min(np.sum(np.diff(st) == 0) for st in trains) > 100
 
 
 # ============================================================================ refractory
