@@ -22,7 +22,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["api_version", "register", "ARGS", "RETS", "frame_of", "buffer", "vector",
+__all__ = ["api_version", "register", "ARGS", "RETS", "frame_of", "buffer", "vector", "data",
            "is_f64", "answered_metadata", "done"]
 
 # Word offsets (8 bytes) in XLA's C structs on 64-bit platforms (xla/ffi/api/c_api.h).
@@ -76,9 +76,9 @@ def vector(buf, element):
 @numba.njit(cache=True)
 def data(buf, size, element):
     """A buffer's data (any rank, row-major) as a flat array of ``size`` ``element``s, the
-    size known to the caller. (Computing it from the buffer's dimensions in a loop made
-    LLVM give up vectorising the glif_cond loop the handler calls: 60 instead of 11 ns per
-    neuron.)"""
+    size known to the caller. (Computing it from the buffer's dimensions in a loop left the
+    glif_cond loop the handler calls unvectorised inside XLA, several times slower; seen
+    with scratch timings only.)"""
     return numba.carray(_pointer(buf[_BUFFER_DATA]), (size,), element)
 
 

@@ -635,21 +635,21 @@ class Network:
             count_overflow = carry["count_overflow"]
             rec = []
             for p, every in zip(probes, whole):
-                if p.variable == "spikes" and p.group in precise_groups:
-                    value = offsets[p.group]        # (n, slots): the spike times
-                elif p.variable == "spikes" and isinstance(groups[p.group], NeuronGroup):
-                    value = spikes[p.group] > 0
-                elif p.variable == "spikes":
+                pick = (lambda v: v) if every else (lambda v, at=p.indices: v[at])
+                if p.variable != "spikes":
+                    value = pick(groups[p.group].model.recordable(p.variable).reshape(-1))
+                    value = value.astype(dtype)
+                elif p.group in precise_groups:
+                    value = pick(offsets[p.group])      # (n, slots): the spike times
+                elif isinstance(groups[p.group], NeuronGroup):
+                    value = pick(spikes[p.group]) > 0
+                else:
                     # a source's spike count: two spikes of a cell in one step are two
                     # records, as NEST records a spike of multiplicity 2 twice
-                    value = spikes[p.group] if every else spikes[p.group][p.indices]
+                    value = pick(spikes[p.group])
                     count_overflow = count_overflow | jnp.any(value > _MAX_COUNT)
-                    rec.append(value.astype(jnp.uint8))
-                    continue
-                else:
-                    value = groups[p.group].model.recordable(p.variable).reshape(-1)
-                value = value if every else value[p.indices]
-                rec.append(value if p.variable == "spikes" else value.astype(dtype))
+                    value = value.astype(jnp.uint8)
+                rec.append(value)
             carry = {"ring": ring, "arriving": arriving, "generators": gen_states,
                      "plastic": plastic_states,
                      "history": remember(carry["history"], spikes, offsets, m),

@@ -66,6 +66,11 @@ def _rows(rows, ports, n_asc):
     return {1: 1, "P": ports, "8P": 8 * ports, "A": n_asc}[rows]
 
 
+def _state_rows(ports, n_asc):
+    """Rows of the (rows, N) state arrays (``delta`` too, where it is given)."""
+    return {"dg": ports, "g": ports, "asc": n_asc, "delta": ports}
+
+
 def _tableau() -> np.ndarray:
     """Fehlberg's coefficients as rkf45 uses them: row 0 a_2, rows 1..4 b_sj of stages 3..6,
     row 5 the solution's c_j, row 6 the error's e_j (6 per row, flat), then the step's other
@@ -293,7 +298,9 @@ def _target(ports, n_asc, flags, heterogeneous, delta, dtype_name):
     """The registered XLA target for this combination (compiled on first use; the module is
     written once, content-addressed, so that numba finds its machine code on disk in later
     processes)."""
-    rows = {"dg": ports, "g": ports, "asc": n_asc, **({"delta": ports} if delta else {})}
+    rows = _state_rows(ports, n_asc)
+    if not delta:
+        del rows["delta"]                  # a one-number placeholder
     source = _module_source(_source(ports, n_asc, flags, heterogeneous, delta), dtype_name,
                             rows)
     digest = hashlib.sha1(source.encode()).hexdigest()[:16]
@@ -351,7 +358,7 @@ def quiet_step(state: dict, c: dict, flags, ports: int, n_asc: int, h: float, ep
         args.append(value.reshape(-1))
     tab = np.append(_tableau(), _largest_quiet_error(eps_abs, dtype))
     args += [jnp.full((1,), h, dtype), jnp.asarray(tab, dtype)]
-    stacked = {"dg": ports, "g": ports, "asc": n_asc}
+    stacked = _state_rows(ports, n_asc)
     shapes = [jax.ShapeDtypeStruct(((stacked[r], n) if r in stacked else (n,)) if r != "loud"
                                    else (1,), jnp.int32 if r in _INTEGER else dtype)
               for r in RESULTS]
