@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Where a network step's time goes: the same network built up part by part.
 
-Each row is a separate pynn_brainpy network (float64, dt 0.1 ms); after a first run that
+Each row is a separate pynn_brainpy network (float64 unless ``--float32``, dt 0.1 ms); after a first run that
 compiles, the best of two runs of 4096 steps gives µs per step. Parts: 4000 GLIF5 neurons
 (the network of benchmarks/glif_network.py without its connections), the Poisson drive (1000
 SpikeSourcePoisson cells at 20 Hz, 100 inputs per neuron), 500 recurrent inputs per neuron
@@ -11,6 +11,7 @@ benchmarks/coba.py.
 
     python benchmarks/network_breakdown.py
     python benchmarks/network_breakdown.py 4000     # only the rows whose label has '4000'
+    python benchmarks/network_breakdown.py --float32 4000
 
 The first two rows are the network of benchmarks/glif_network.py (N = 4000, with and without
 recording every spike). ``PYNN_BRAINPY_NATIVE=0`` in the environment runs glif_cond's XLA step
@@ -68,12 +69,15 @@ ROWS = [
 
 
 def main():
-    only = sys.argv[1] if len(sys.argv) > 1 else ""
-    print(f"{'network':40s} {'µs per step':>12s}")
+    args = sys.argv[1:]
+    precision = "float32" if "--float32" in args else "float64"
+    labels = [a for a in args if a != "--float32"]
+    only = labels[0] if labels else ""
+    print(f"{'network (' + precision + ')':40s} {'µs per step':>12s}")
     for label, build in ROWS:
         if only not in label:
             continue
-        sim.setup(timestep=0.1, min_delay=0.1, progress_bar=False)
+        sim.setup(timestep=0.1, min_delay=0.1, precision=precision, progress_bar=False)
         build()
         sim.run(STEPS_MS)
         best = float("inf")

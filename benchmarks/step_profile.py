@@ -52,7 +52,8 @@ NETWORKS = {
 def main():
     which = sys.argv[1] if len(sys.argv) > 1 else "glif-full"
     top = int(sys.argv[2]) if len(sys.argv) > 2 else 25
-    sim.setup(timestep=0.1, min_delay=0.1, progress_bar=False)
+    sim.setup(timestep=0.1, min_delay=0.1, progress_bar=False,
+              precision=os.environ.get("PRECISION", "float64"))
     NETWORKS[which]()
     sim.run(nb.STEPS_MS)                       # compile
     with tempfile.TemporaryDirectory() as out:

@@ -17,7 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 import saiunit as u
 
-from ..engine import rkf45
+from ..engine import native_loop, rkf45
+from . import _iaf_native
 from ._base import InputDynamics, device_constants, dt_ms, magnitude
 
 __all__ = ["IAFBase", "IAFCondBase"]
@@ -294,6 +295,16 @@ class IAFCondBase(IAFBase):
     #: ``("alpha", tau)`` for the pair ``dg' = −dg/τ, g' = dg − g/τ``; ``tau`` names the
     #: time constant in :meth:`constants`.
     LINEAR: tuple = ()
+    #: Models whose state is ``V`` and one LINEAR conductance per port use the
+    #: :meth:`update` below. Per port: the constant (a name in :meth:`constants`) a spike's
+    #: weight is multiplied by before it is added to the conductance's first state, or None
+    #: (added as it is).
+    JUMP_FACTORS: Optional[tuple] = None
+    #: :meth:`_dV_free` as source for the native quiet step (:mod:`._iaf_native`): the same
+    #: operations in the same order, with ``vb`` for ``min(V, V_th)`` at the stage, ``g{j}``
+    #: for port ``j``'s conductance, ``istim`` for ``I_stim`` and the constants as
+    #: ``{name}``. None: the model has no native step.
+    NATIVE_DV: Optional[str] = None
 
     def init_state(self, batch_size=None, **kwargs):
         super().init_state(batch_size, **kwargs)
@@ -338,20 +349,81 @@ class IAFCondBase(IAFBase):
             jnp.asarray(self.dt, V0.dtype), frozen=p["refractory"])
         return (V,) + lin, (err_V,) + err_lin
 
-    def _integrate(self, rhs, y, params, n: int):
-        """One simulation step of RKF45 for the state tuple ``y`` of (n,) arrays.
+    def _integrate(self, rhs, y, params, H):
+        """One simulation step of RKF45 for the state tuple ``y`` of (n,) arrays from the
+        carried sub-steps ``H``; returns ``(y, H)``.
 
         ``rhs(y, params)``; ``params`` holds per-neuron rows (n,) or shared scalars, so the
         integrator can iterate on the few neurons that need sub-steps alone. A neuron that
         diverges (the adaptive loop stalls) gets ``V = NaN`` for ``check_finite``."""
+        n = H.shape[0]
         factors = {k: v for k, v in params.items() if k.startswith("whole_")}
         params = {k: v for k, v in params.items() if k not in factors}
         whole = (lambda y_, p_: self._whole_step(y_, p_, factors)) if self.LINEAR else None
-        y, H, stalled = rkf45.advance(rhs, y, self.integration_step.value.reshape(n), self.dt,
-                                      self.EPS_ABS, params=params,
+        y, H, stalled = rkf45.advance(rhs, y, H, self.dt, self.EPS_ABS, params=params,
                                       compact_size=max(16, n // 16), whole_step=whole)
-        self.integration_step.value = H.reshape(self.varshape)
-        return (jnp.where(stalled, jnp.nan, y[0]),) + tuple(y[1:])
+        return (jnp.where(stalled, jnp.nan, y[0]),) + tuple(y[1:]), H
+
+    def _conductance_states(self) -> tuple:
+        """The States of the LINEAR conductances, in the order of the integrated state."""
+        raise NotImplementedError
+
+    def _xla_step(self, state: dict, w, c) -> dict:
+        """Steps 1–3 of :meth:`update` in XLA operations (the adaptive RKF45 included):
+        ``state`` as :func:`._iaf_native.quiet_step` takes it, ``w`` the weights delivered in
+        this step (one row per port). Returns the state after the step and ``spike``."""
+        names = _iaf_native.names(self)
+        r = state["refr"]
+        y, H = self._integrate(self._rhs, tuple(state[k] for k in names),
+                               {**c, "refractory": r > 0, "I_stim": state["I"]}, state["H"])
+        y = list(y)
+        first = 1
+        for (kind, _), factor, w_j in zip(self.LINEAR, self.JUMP_FACTORS, w):
+            y[first] = y[first] + (w_j if factor is None else w_j * c[factor])
+            first += 1 if kind == "exp" else 2
+        y[0], r, spike = self._refractory_and_threshold(y[0], r, c)
+        return {**dict(zip(names, y)), "refr": r, "H": H, "spike": spike}
+
+    def update(self, x=0.0):
+        """Advance one step with external current ``x`` (pA, acting on the next step), for
+        models whose state is ``V`` and the LINEAR conductances (:attr:`JUMP_FACTORS`):
+
+        1. integrate ``(V, conductances)`` over the step with ``I_stim`` and the refractory
+           flag (count > 0 at the start of the step) held constant;
+        2. spikes delivered in this step: each port's conductance jumps;
+        3. refractory: the count goes down by one and ``V ← V_reset``; otherwise ``V ≥ V_th``
+           is a spike: ``V ← V_reset``, refractory for ``t_ref``;
+        4. ``I_stim ← x``: the current given with this step drives the next one.
+
+        On the CPU a quiet step runs as a native loop (:mod:`._iaf_native`) and the XLA step
+        only for the neurons whose step is not quiet."""
+        self._begin_update()
+        n = int(np.prod(self.varshape))
+        shape = self.varshape
+        c = self.consts.value
+        names = _iaf_native.names(self)
+        states = (self.V_state, *self._conductance_states())
+        state = {k: st.value.reshape(n) for k, st in zip(names, states)}
+        state.update(refr=self.refractory_step_count.value.reshape(n),
+                     H=self.integration_step.value.reshape(n),
+                     I=self.I_stim.value.reshape(n))
+        w = self._port_inputs(n) if self._delta_inputs else None
+        if _iaf_native.available(self._dtype()) and _iaf_native.supports(self):
+            fast = _iaf_native.quiet_step(self, state, w, c, self.EPS_ABS)
+            zero = jnp.zeros(n, self._dtype())
+            new = native_loop.redo_loud(fast, lambda new: self._xla_step(
+                {**state, **{k: v for k, v in new.items() if k != "spike"}},
+                w or (zero,) * self.N_PORTS, c))
+        else:
+            new = self._xla_step(state, self._port_inputs(n), c)
+        I_next = self._next_current(x, n)
+
+        for k, st in zip(names, states):
+            st.value = new[k].reshape(shape)
+        self.refractory_step_count.value = new["refr"].reshape(shape)
+        self.integration_step.value = new["H"].reshape(shape)
+        self.I_stim.value = I_next.reshape(shape)
+        return new["spike"].reshape(shape).astype(self._dtype())
 
     def _refractory_and_threshold(self, V, r, c):
         """NEST: refractory -> count down and clamp ``V`` to ``V_reset``; otherwise a spike if

@@ -69,7 +69,7 @@ import jax.numpy as jnp
 import numpy as np
 import saiunit as u
 
-from ..engine import rkf45
+from ..engine import native_loop, rkf45
 from . import _glif_native
 from ._base import (InputDynamics, device_constants, dt_ms, host_exp, magnitude,
                     refractory_counts)
@@ -487,22 +487,13 @@ class glif_cond(InputDynamics):
                 lab, "receptor_0", u.nS), dtype).reshape(-1), (n,))
                 for lab in self.receptor_labels])
         if _glif_native.available(dtype):
-            # nearly every step is quiet: the native loop (in place), then, in a loop of 0
-            # or 1 rounds (a cond would copy the native results into its outputs), the XLA
-            # step for the neurons whose step was not: the loop left their state as it was
+            # nearly every step is quiet: the native loop (in place), then the XLA step for
+            # the neurons whose step was not (the loop left their state as it was)
             fast = _glif_native.quiet_step(state, c, self.flags, self.n_receptors, self.n_asc,
                                            self.dt, _EPS_ABS)
-            loud, redo = fast.pop("loud"), fast.pop("loud_mask") > 0
             fast["spike"] = fast["spike"] > 0
-
-            def xla_step(new_loud):
-                new, _ = new_loud
-                xla = self._step({**state, **{k: new[k] for k in _glif_native.IN_PLACE}}, c)
-                return ({k: jnp.where(redo, xla[k], v) for k, v in new.items()},
-                        jnp.zeros_like(loud))
-
-            new, _ = jax.lax.while_loop(lambda new_loud: new_loud[1] > 0, xla_step,
-                                        (fast, loud))
+            new = native_loop.redo_loud(fast, lambda new: self._step(
+                {**state, **{k: new[k] for k in _glif_native.IN_PLACE}}, c))
         else:
             new = self._step(state, c)
 

@@ -52,6 +52,9 @@ class iaf_cond_alpha(IAFCondBase):
     PARAMETERS = dict(COND_PARAMETERS)
     RECORDABLES = ("V_m", "g_ex", "g_in", "dg_ex", "dg_in")
     LINEAR = (("alpha", "tau_ex"), ("alpha", "tau_in"))
+    JUMP_FACTORS = ("init_ex", "init_in")
+    NATIVE_DV = ("(-({g_L} * (vb - {E_L})) - g0 * (vb - {E_ex}) - g1 * (vb - {E_in})"
+                 " + istim + {I_e}) / {C_m}")
 
     def __init__(self, in_size, V_th=-55.0, V_reset=-60.0, t_ref=2.0, g_L=16.6667, C_m=250.0,
                  E_ex=0.0, E_in=-85.0, E_L=-70.0, tau_syn_ex=0.2, tau_syn_in=2.0, I_e=0.0,
@@ -78,6 +81,9 @@ class iaf_cond_alpha(IAFCondBase):
         return {"g_ex": (self.g_ex, None), "g_in": (self.g_in, None),
                 "dg_ex": (self.dg_ex, None), "dg_in": (self.dg_in, None)}
 
+    def _conductance_states(self):
+        return self.dg_ex, self.g_ex, self.dg_in, self.g_in
+
     @staticmethod
     def _dV_free(y, c):
         """NEST's ``iaf_cond_alpha_dynamics`` for dV/dt outside refractoriness (same
@@ -97,33 +103,3 @@ class iaf_cond_alpha(IAFCondBase):
         dV = jnp.where(c["refractory"], 0.0, cls._dV_free(y, c))
         return (dV, -dg_ex / c["tau_ex"], dg_ex - (g_ex / c["tau_ex"]),
                 -dg_in / c["tau_in"], dg_in - (g_in / c["tau_in"]))
-
-    def update(self, x=0.0):
-        """Advance one step with external current ``x`` (pA, acting on the next step)."""
-        self._begin_update()
-        n = int(np.prod(self.varshape))
-        shape = self.varshape
-        c = self.consts.value
-        flat = lambda st: st.value.reshape(n)
-        r = flat(self.refractory_step_count)
-
-        # 1. ODE step
-        y = (flat(self.V_state), flat(self.dg_ex), flat(self.g_ex), flat(self.dg_in),
-             flat(self.g_in))
-        V, dg_ex, g_ex, dg_in, g_in = self._integrate(
-            self._rhs, y, {**c, "refractory": r > 0, "I_stim": flat(self.I_stim)}, n)
-        # 2. refractoriness and threshold
-        V, r, spike = self._refractory_and_threshold(V, r, c)
-        # 3. spikes delivered in this step
-        w_ex, w_in = self._port_inputs(n)
-        dg_ex = dg_ex + w_ex * c["init_ex"]
-        dg_in = dg_in + w_in * c["init_in"]
-        # 4. buffer the current for the next step
-        I_next = self._next_current(x, n)
-
-        self.V_state.value = V.reshape(shape)
-        self.dg_ex.value, self.g_ex.value = dg_ex.reshape(shape), g_ex.reshape(shape)
-        self.dg_in.value, self.g_in.value = dg_in.reshape(shape), g_in.reshape(shape)
-        self.refractory_step_count.value = r.reshape(shape)
-        self.I_stim.value = I_next.reshape(shape)
-        return spike.reshape(shape).astype(self._dtype())

@@ -30,7 +30,6 @@ from typing import Optional
 
 import brainstate
 import jax.numpy as jnp
-import numpy as np
 import saiunit as u
 
 from ._base import refractory_counts
@@ -81,6 +80,9 @@ class iaf_cond_exp(IAFCondBase):
     PARAMETERS = dict(COND_PARAMETERS)
     RECORDABLES = ("V_m", "g_ex", "g_in")
     LINEAR = (("exp", "tau_ex"), ("exp", "tau_in"))
+    JUMP_FACTORS = (None, None)
+    NATIVE_DV = ("(-({g_L} * (vb - {E_L})) + istim + {I_e} - g0 * (vb - {E_ex})"
+                 " - g1 * (vb - {E_in})) / {C_m}")
 
     def __init__(self, in_size, V_th=-55.0, V_reset=-60.0, t_ref=2.0, g_L=16.6667, C_m=250.0,
                  E_ex=0.0, E_in=-85.0, E_L=-70.0, tau_syn_ex=0.2, tau_syn_in=2.0, I_e=0.0,
@@ -103,6 +105,9 @@ class iaf_cond_exp(IAFCondBase):
     def _state_map(self):
         return {"g_ex": (self.g_ex, None), "g_in": (self.g_in, None)}
 
+    def _conductance_states(self):
+        return self.g_ex, self.g_in
+
     @staticmethod
     def _dV_free(y, c):
         """NEST's ``iaf_cond_exp_dynamics`` for dV/dt outside refractoriness (same
@@ -121,30 +126,3 @@ class iaf_cond_exp(IAFCondBase):
         _, g_ex, g_in = y
         dV = jnp.where(c["refractory"], 0.0, cls._dV_free(y, c))
         return dV, -g_ex / c["tau_ex"], -g_in / c["tau_in"]
-
-    def update(self, x=0.0):
-        """Advance one step with external current ``x`` (pA, acting on the next step)."""
-        self._begin_update()
-        n = int(np.prod(self.varshape))
-        shape = self.varshape
-        c = self.consts.value
-        flat = lambda st: st.value.reshape(n)
-        r = flat(self.refractory_step_count)
-
-        # 1. ODE step
-        y = (flat(self.V_state), flat(self.g_ex), flat(self.g_in))
-        V, g_ex, g_in = self._integrate(
-            self._rhs, y, {**c, "refractory": r > 0, "I_stim": flat(self.I_stim)}, n)
-        # 2. spikes delivered in this step
-        w_ex, w_in = self._port_inputs(n)
-        g_ex, g_in = g_ex + w_ex, g_in + w_in
-        # 3. refractoriness and threshold
-        V, r, spike = self._refractory_and_threshold(V, r, c)
-        # 4. buffer the current for the next step
-        I_next = self._next_current(x, n)
-
-        self.V_state.value = V.reshape(shape)
-        self.g_ex.value, self.g_in.value = g_ex.reshape(shape), g_in.reshape(shape)
-        self.refractory_step_count.value = r.reshape(shape)
-        self.I_stim.value = I_next.reshape(shape)
-        return spike.reshape(shape).astype(self._dtype())

@@ -133,8 +133,9 @@ class iaf_cond_exp_sfa_rr(IAFCondBase):
         # 1. ODE step
         y = (flat(self.V_state), flat(self.g_ex), flat(self.g_in), flat(self.g_sfa),
              flat(self.g_rr))
-        V, g_ex, g_in, g_sfa, g_rr = self._integrate(
-            self._rhs, y, {**c, "refractory": r > 0, "I_stim": flat(self.I_stim)}, n)
+        (V, g_ex, g_in, g_sfa, g_rr), H = self._integrate(
+            self._rhs, y, {**c, "refractory": r > 0, "I_stim": flat(self.I_stim)},
+            flat(self.integration_step))
         # 2. spikes delivered in this step
         w_ex, w_in = self._port_inputs(n)
         g_ex, g_in = g_ex + w_ex, g_in + w_in
@@ -149,5 +150,6 @@ class iaf_cond_exp_sfa_rr(IAFCondBase):
         self.g_ex.value, self.g_in.value = g_ex.reshape(shape), g_in.reshape(shape)
         self.g_sfa.value, self.g_rr.value = g_sfa.reshape(shape), g_rr.reshape(shape)
         self.refractory_step_count.value = r.reshape(shape)
+        self.integration_step.value = H.reshape(shape)
         self.I_stim.value = I_next.reshape(shape)
         return spike.reshape(shape).astype(self._dtype())

@@ -126,12 +126,3 @@ def test_update_takes_the_xla_step_for_the_neurons_that_are_not_quiet(every):
     np.testing.assert_array_equal(H[loud], np.asarray(xla["H"])[loud])
     np.testing.assert_allclose(V[~loud], np.asarray(xla["V"])[~loud], rtol=1e-12)
     np.testing.assert_array_equal(np.asarray(spike) > 0, np.asarray(xla["spike"]))
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_largest_quiet_error_decides_as_the_division(dtype):
-    t = np.dtype(dtype).type
-    e = t(_glif_native._largest_quiet_error(_EPS_ABS, dtype))
-    eps = t(_EPS_ABS)
-    assert e / eps < t(0.5)
-    assert not np.nextafter(e, t(1)) / eps < t(0.5)

@@ -1,0 +1,323 @@
+r"""A model's quiet step as one native CPU loop over its neurons (numba, called by XLA).
+
+A *quiet* step is one in which every neuron's first RKF45 trial covers the whole step with
+an error ratio below 0.5 (:func:`rkf45.advance`'s fast path): no step-size control, no
+sub-steps, ``5·h`` carried as the next sub-step. It is nearly every step of a network. XLA
+compiles such a step into a few dozen loops over the population, each reading its inputs
+from memory and writing its result back; a native loop takes each neuron through the whole
+step in registers. A neuron whose step is not quiet keeps its state and is marked; the model
+then runs its XLA step on the marked neurons (the state is updated in place: XLA passes the
+same buffers in and out).
+
+This module holds what the models' loops share; each model writes its own body
+(``models._glif_native``, ``models._iaf_native``):
+
+* :class:`Layout`: the loop's arguments — per-neuron state ((N,) rows, or (rows, N) arrays
+  read flat), constants (one value per row, or one per neuron and row: *heterogeneous*),
+  the step ``h``, the tableau — and its results;
+* :class:`Writer`: the body's source, with the Fehlberg trial of ``V`` written out
+  (:meth:`Writer.fehlberg_v`) in GSL's order of operations, as :mod:`.rkf45` computes it;
+* :func:`compile_loop`: the loop and its FFI handler written as a module (content-addressed
+  in a cache directory, so numba keeps the machine code on disk for later processes) and
+  registered with XLA;
+* :func:`call`: the XLA call.
+
+Every neuron's arithmetic is written out so that LLVM vectorises the loop over neurons; the
+expressions are those of the XLA code in the same order, so the results agree with it up to
+XLA's fused multiply-adds (which these loops, like NEST, do not use).
+"""
+
+import functools
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+from typing import Callable, Dict, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import native, rkf45
+
+__all__ = ["Layout", "Writer", "available", "call", "compile_loop", "is_heterogeneous",
+           "largest_quiet_error", "redo_loud", "tableau", "ENABLED"]
+
+#: ``PYNN_BRAINPY_NATIVE=0`` in the environment turns the native loops off (the XLA step
+#: then runs every time), for comparisons.
+ENABLED = os.environ.get("PYNN_BRAINPY_NATIVE", "1") != "0"
+
+
+def available(dtype) -> bool:
+    """Whether native loops run here: enabled, on the CPU, float32 or float64, with jaxlib's
+    FFI header."""
+    return (ENABLED and jax.default_backend() == "cpu"
+            and np.dtype(dtype).name in ("float32", "float64")
+            and native.api_version() is not None)
+
+
+# ------------------------------------------------------------------ the tableau
+def _fehlberg_rows() -> np.ndarray:
+    """Fehlberg's coefficients as rkf45 uses them: row 0 a_2, rows 1..4 b_sj of stages 3..6,
+    row 5 the solution's c_j, row 6 the error's e_j (6 per row, flat)."""
+    t = np.zeros((7, 6))
+    t[0, 0] = rkf45._A2
+    for row, coefs in enumerate((rkf45._B3, rkf45._B4, rkf45._B5, rkf45._B6), start=1):
+        t[row, :len(coefs)] = coefs
+    t[5] = (rkf45._C1, 0.0, rkf45._C3, rkf45._C4, rkf45._C5, rkf45._C6)
+    t[6] = (rkf45._EC1, 0.0, rkf45._EC3, rkf45._EC4, rkf45._EC5, rkf45._EC6)
+    return t.ravel()
+
+
+# positions in the tableau after Fehlberg's 42 numbers
+_ZERO, _FIVE, _HALF, _EMAX = 42, 43, 44, 45
+
+
+def largest_quiet_error(eps_abs: float, dtype) -> float:
+    """The largest ``e`` with ``e / eps_abs < 0.5`` in ``dtype`` (rkf45's quiet test): a
+    comparison with it decides exactly as the division does (division by a positive number
+    rounds monotonically) and costs no division."""
+    t = np.dtype(dtype).type
+    eps, half = t(eps_abs), t(0.5)
+    e = half * eps
+    while e / eps >= half:
+        e = np.nextafter(e, t(0))
+    while np.nextafter(e, t(np.inf)) / eps < half:
+        e = np.nextafter(e, t(np.inf))
+    return float(e)
+
+
+def tableau(eps_abs: float, dtype) -> np.ndarray:
+    """The loop's numbers, passed in the float type (JAX rounds Python constants): Fehlberg's
+    coefficients (:func:`_fehlberg_rows`), then 0, 5 (the fast path's growth of ``H``), 0.5
+    and the largest quiet error."""
+    return np.append(_fehlberg_rows(), (0.0, 5.0, 0.5, largest_quiet_error(eps_abs, dtype)))
+
+
+# ------------------------------------------------------------------ the loop's arguments
+class Layout:
+    """A loop's arguments and results.
+
+    ``state``: per-neuron inputs in order; ``in_place``: those the loop also writes (their
+    buffers are results, aliased); ``extra``: the results that are not state; ``constants``:
+    ``{name: rows}``; ``rows``: ``{name: rows}`` of the (rows, N) state arrays (the others
+    are (N,)); ``integer``: names of int32 arrays. ``loud`` (one int32: how many neurons'
+    steps were not quiet) is always the last result.
+
+    The loop's signature is ``(n, *state, *constants, h, tab, *extra_o, loud_o)``.
+    """
+
+    def __init__(self, state: Sequence[str], in_place: Sequence[str], extra: Sequence[str],
+                 constants: Dict[str, int], rows: Dict[str, int], integer: Sequence[str]):
+        self.state, self.in_place = tuple(state), tuple(in_place)
+        self.results = (*self.in_place, *extra, "loud")
+        self.constants, self.rows = dict(constants), dict(rows)
+        self.integer = frozenset(integer) | {"loud"}
+        outputs = [f"{r}_o" for r in self.results if r not in self.in_place]
+        self.arguments = (*self.state, *self.constants, "h", "tab", *outputs)
+
+    def shape(self, name: str, n: int) -> tuple:
+        if name == "loud":
+            return (1,)
+        return (self.rows[name], n) if name in self.rows else (n,)
+
+    def kind(self, name: str, dtype):
+        return jnp.int32 if name in self.integer else dtype
+
+
+# ------------------------------------------------------------------ the loop's source
+class Writer:
+    """The source of one loop: lines before the loop over ``i`` (views, constants) and its
+    body. ``heterogeneous``: every constant has a row per neuron (else one value per row,
+    read before the loop)."""
+
+    def __init__(self, heterogeneous: bool):
+        self.heterogeneous = heterogeneous
+        self.before, self.body = [], []
+
+    def add(self, line: str):
+        self.body.append("        " + line)
+
+    def view(self, name: str, row: int = 0) -> str:
+        """Element ``i`` of row ``row`` of a (rows, N) array, through a view made before the
+        loop: indexed by ``i`` alone, LLVM sees consecutive elements (``row·n + i``, with
+        numba's wrap-around of negative indices, it does not)."""
+        local = f"{name}_r{row}"
+        line = f"    {local} = {name}[{row} * n:{row + 1} * n]"
+        if line not in self.before:
+            self.before.append(line)
+        return f"{local}[i]"
+
+    def const(self, name: str, row: int = 0) -> str:
+        if self.heterogeneous:
+            return self.view(name, row)
+        local = f"{name}_{row}"
+        line = f"    {local} = {name}[{row}]"
+        if line not in self.before:
+            self.before.append(line)
+        return local
+
+    def fehlberg_v(self, derivative):
+        """The whole-step Fehlberg trial of ``V`` from ``v0`` (:func:`rkf45._fehlberg`, stage
+        sums left to right as GSL's): ``derivative(s)`` writes the lines that set ``k{s}``
+        from ``vs``, ``V`` at stage ``s`` (0..5). Leaves ``sol`` and ``err``, the weighted
+        sums that ``h`` multiplies."""
+        for s in range(6):
+            if s == 0:
+                self.add("vs = v0")
+            elif s == 1:
+                self.add("vs = v0 + a2h * k0")
+            else:
+                row = 6 * (s - 1)
+                terms = f"t{row} * k0"
+                for j in range(1, s):
+                    terms = f"({terms} + t{row + j} * k{j})"
+                self.add(f"vs = v0 + h * {terms}")
+            derivative(s)
+        for name, row in (("sol", 30), ("err", 36)):
+            terms = f"t{row} * k0"
+            for j in range(2, 6):
+                terms = f"({terms} + t{row + j} * k{j})"
+            self.add(f"{name} = {terms}")
+
+    def source(self, layout: Layout) -> str:
+        """The loop ``quiet(n, ...)`` (see :class:`Layout`); the body counts the neurons
+        whose step is not quiet in ``loud``."""
+        head = [f"def quiet(n, {', '.join(layout.arguments)}):",
+                f"    zero = tab[{_ZERO}]",
+                f"    half = tab[{_HALF}]",
+                "    one = half + half",
+                f"    emax = tab[{_EMAX}]",
+                f"    grown = tab[{_FIVE}] * h",
+                "    a2h = tab[0] * h",
+                "    loud = 0"] + [f"    t{j} = tab[{j}]" for j in range(42)]
+        return "\n".join(head + self.before + ["    for i in range(n):"] + self.body +
+                         ["    loud_o[0] = loud"]) + "\n"
+
+
+def _module_source(loop: str, layout: Layout, dtype_name: str) -> str:
+    """A module with the loop and its FFI handler for floats of ``dtype_name``: each
+    argument read from XLA's buffers (an in-place state from its result buffer, the same
+    memory); (rows, N) arrays as flat arrays of rows·N numbers."""
+    floats = f"np.{dtype_name}"
+    n_inputs = layout.arguments.index("tab") + 1
+    values = ["n"]
+    for i, name in enumerate(layout.arguments):
+        result = name.removesuffix("_o") if i >= n_inputs else name
+        table, at = (("RETS", layout.results.index(result))
+                     if i >= n_inputs or name in layout.in_place else ("ARGS", i))
+        kind = "np.int32" if result in layout.integer else floats
+        if result in layout.rows:
+            value = f"data(buffer(frame, {table}, {at}), {layout.rows[result]} * n, {kind})"
+        else:
+            value = f"vector(buffer(frame, {table}, {at}), {kind})"
+        values.append(value + "[0]" if name == "h" else value)            # h, a number
+    call_args = ",\n          ".join(values)
+    return (f'''"""A quiet step generated by pynn_brainpy.engine.native_loop."""
+import numba
+import numpy as np
+from pynn_brainpy.engine.native import ARGS, RETS, answered_metadata, buffer, data, \\
+    done, frame_of, vector
+
+
+@numba.njit(error_model="numpy", boundscheck=False, cache=True)
+{loop}
+
+def handler(frame_address):
+    frame = frame_of(frame_address)
+    if answered_metadata(frame):
+        return done()
+    n = vector(buffer(frame, ARGS, 0), {floats}).shape[0]
+    quiet({call_args})
+    return done()
+''')
+
+
+def _cache_dir() -> str:
+    """Where generated modules (and numba's machine code for them) are kept."""
+    root = os.environ.get("PYNN_BRAINPY_CACHE",
+                          os.path.join(os.path.expanduser("~"), ".cache", "pynn_brainpy"))
+    path = os.path.join(root, "native")
+    try:
+        os.makedirs(path, exist_ok=True)
+        if os.access(path, os.W_OK):
+            return path
+    except OSError:
+        pass
+    return tempfile.mkdtemp(prefix="pynn_brainpy_native_")
+
+
+@functools.lru_cache(maxsize=None)
+def _compile_source(prefix: str, source: str) -> str:
+    digest = hashlib.sha1(source.encode()).hexdigest()[:16]
+    name = f"{prefix}_{digest}"
+    path = os.path.join(_cache_dir(), name + ".py")
+    if not os.path.exists(path):
+        partial = f"{path}.{os.getpid()}"
+        with open(partial, "w") as f:
+            f.write(source)
+        os.replace(partial, path)          # whole or absent, never half written
+    spec = importlib.util.spec_from_file_location(f"pynn_brainpy_native_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module           # numba's cache finds functions by module
+    spec.loader.exec_module(module)
+    # some 25 arrays: the vectoriser needs more overlap checks than LLVM allows by default
+    return native.register(f"pynn_brainpy_{name}", module.handler, memory_checks=1024)
+
+
+def compile_loop(prefix: str, loop: str, layout: Layout, dtype_name: str) -> str:
+    """The registered XLA target of ``loop`` (:meth:`Writer.source`) for floats of
+    ``dtype_name``, compiled on first use; ``prefix`` names the module file. The module is
+    written once, content-addressed, so that numba finds its machine code on disk in later
+    processes."""
+    return _compile_source(prefix, _module_source(loop, layout, dtype_name))
+
+
+def is_heterogeneous(constants: dict, layout: Layout, n: int) -> bool:
+    """Whether some constant has a value per neuron (the loop then reads every constant per
+    neuron: two compilations per model, not one per mix of shared and per-neuron values)."""
+    return n > 1 and any(np.size(constants[k]) == rows * n
+                         for k, rows in layout.constants.items())
+
+
+def call(target: str, layout: Layout, state: dict, constants: dict, heterogeneous: bool,
+         h: float, eps_abs: float) -> Dict[str, jax.Array]:
+    """Run the loop ``target`` on ``state`` (every name of ``layout.state``: (N,) rows or
+    (rows, N) arrays) with ``constants`` (``{name: value}``, one value per row, or per row
+    and neuron). Returns the results by name, ``loud`` as a 0-d int32; the in-place states'
+    buffers are updated in place."""
+    V = state[layout.state[0]]
+    n, dtype = V.shape[0], V.dtype
+    args = [jnp.asarray(state[name], layout.kind(name, dtype)) for name in layout.state]
+    for name, rows in layout.constants.items():
+        value = jnp.asarray(constants[name], layout.kind(name, dtype))
+        if heterogeneous:
+            value = jnp.broadcast_to(value.reshape(rows, -1), (rows, n))
+        args.append(value.reshape(-1))
+    args += [jnp.full((1,), h, dtype), jnp.asarray(tableau(eps_abs, dtype), dtype)]
+    shapes = [jax.ShapeDtypeStruct(layout.shape(r, n), layout.kind(r, dtype))
+              for r in layout.results]
+    aliases = {layout.state.index(r): layout.results.index(r) for r in layout.in_place}
+    out = jax.ffi.ffi_call(target, shapes, input_output_aliases=aliases)(*args)
+    result = dict(zip(layout.results, out))
+    result["loud"] = result["loud"][0]
+    return result
+
+
+def redo_loud(fast: dict, xla_step: Callable[[dict], dict]) -> dict:
+    """The step's results from the loop's (:func:`call`, with ``loud_mask`` and ``loud``),
+    where some neuron's step was not quiet completed by the model's XLA step:
+    ``xla_step(fast)`` steps from the state the loop left (the marked neurons' untouched)
+    and gives every name of ``fast``; the marked neurons take its results. It runs in a loop
+    of 0 or 1 rounds: a cond would copy the loop's results into its outputs every step."""
+    fast = dict(fast)
+    loud, redo = fast.pop("loud"), fast.pop("loud_mask") > 0
+
+    def xla_round(carry):
+        new, _ = carry
+        xla = xla_step(new)
+        return {k: jnp.where(redo, xla[k], v) for k, v in new.items()}, jnp.zeros_like(loud)
+
+    new, _ = jax.lax.while_loop(lambda carry: carry[1] > 0, xla_round, (fast, loud))
+    return new
