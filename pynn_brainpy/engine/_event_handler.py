@@ -29,8 +29,13 @@ def _accumulate_into_ring(counts, weights, positions, indptr, step, ring, arrivi
                     at -= size
                 ring[at] += k * weights[j]
     first = base + n if base + n < size else 0
-    arriving[:] = ring[first:first + n]
-    ring[first:first + n] = 0
+    # two plain loops over a view, which LLVM makes a copy and a fill (numba's slice
+    # assignments were slower in a scratch timing)
+    row = ring[first:first + n]
+    for j in range(n):
+        arriving[j] = row[j]
+    for j in range(n):
+        row[j] = 0
 
 
 def _ring_handler(frame_address):
