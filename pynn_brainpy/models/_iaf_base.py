@@ -410,10 +410,9 @@ class IAFCondBase(IAFBase):
         w = self._port_inputs(n) if self._delta_inputs else None
         if _iaf_native.available(self._dtype()) and _iaf_native.supports(self):
             fast = _iaf_native.quiet_step(self, state, w, c, self.EPS_ABS)
-            zero = jnp.zeros(n, self._dtype())
+            w_xla = self._port_inputs(n) if w is None else w      # zeros without inputs
             new = native_loop.redo_loud(fast, lambda new: self._xla_step(
-                {**state, **{k: v for k, v in new.items() if k != "spike"}},
-                w or (zero,) * self.N_PORTS, c))
+                {**state, **{k: v for k, v in new.items() if k != "spike"}}, w_xla, c))
         else:
             new = self._xla_step(state, self._port_inputs(n), c)
         I_next = self._next_current(x, n)

@@ -48,12 +48,16 @@ def _components(linear):
     return [f"x{k}" for k in range(m)], first, conductance
 
 
+def _dv_constants(dv: str) -> tuple:
+    """The constants named in a model's NATIVE_DV (``{name}``), in order, once each."""
+    return tuple(dict.fromkeys(f for _, f, _, _ in string.Formatter().parse(dv) if f))
+
+
 @functools.lru_cache(maxsize=None)
 def _layout(linear, dv, jump_factors, delta) -> native_loop.Layout:
     xs, _, _ = _components(linear)
     ws = [f"w{j}" for j in range(len(linear))] if delta else []
-    in_dv = [f for _, f, _, _ in string.Formatter().parse(dv) if f]
-    constants = {name: 1 for name in (*dict.fromkeys(in_dv), *_STEP_CONSTANTS)}
+    constants = {name: 1 for name in (*_dv_constants(dv), *_STEP_CONSTANTS)}
     for j, (kind, _) in enumerate(linear):
         constants[f"whole_p{j}"] = 8
         if kind == "alpha":
@@ -80,7 +84,7 @@ def _source(linear, dv, jump_factors, heterogeneous, delta):
     for x in xs:
         add(f"{x}_0 = {x}[i]")
     vth = const("V_th")
-    named = {name: const(name) for name in layout.constants if name in dv}
+    named = {name: const(name) for name in _dv_constants(dv)}
 
     def at_stage(j, row):
         """Port ``j``'s conductance at factor row ``row`` (IAFCondBase._whole_step)."""
