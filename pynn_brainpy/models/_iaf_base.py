@@ -6,7 +6,11 @@ NEST's "current one step later" buffer ``I_stim``. This module does the parts th
 depend on the equations: parameters in, validated (NEST's sentences), turned into per-neuron
 step constants (float64 on the host, 0-d on the device when the population is homogeneous),
 the input protocol, state setting and read-out. A model supplies ``PARAMETERS``,
-``_check(p)``, ``constants(dt)``, ``_make_states(...)`` and ``update``.
+``_check(p)``, ``constants(dt)``, ``_make_states(...)`` and ``update``; the conductance-based
+models whose state is ``V`` and one linear conductance per port get ``update`` from
+:class:`IAFCondBase` (with a native quiet step on the CPU, :mod:`._iaf_native`) and supply
+``LINEAR``, ``JUMP_FACTORS``, ``NATIVE_DV``, ``_dV_free``, ``_rhs`` and
+``_conductance_states`` instead.
 """
 
 from typing import Dict, Optional, Tuple
