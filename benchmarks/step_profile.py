@@ -18,6 +18,7 @@ it saw), so compare rows with each other, not with ``network_breakdown.py``.
     python benchmarks/step_profile.py glif-drive      # + Poisson drive
     python benchmarks/step_profile.py glif-full       # + recurrent (21 delays) + recording
     python benchmarks/step_profile.py coba            # COBA full network
+    PRECISION=float32 python benchmarks/step_profile.py bench
 """
 
 import collections

@@ -15,3 +15,69 @@ def test_largest_quiet_error_decides_as_the_division(dtype):
     eps = t(_EPS_ABS)
     assert e / eps < t(0.5)
     assert not np.nextafter(e, t(1)) / eps < t(0.5)
+
+
+def _decay_loop(heterogeneous):
+    """A loop for dV/dt = (a − V)/τ: the whole-step trial from the shared writer; a neuron
+    is quiet when its carried step covers the step and its error is small."""
+    layout = native_loop.Layout(("V", "H"), ("V", "H"), ("loud_mask",), {"a": 1, "tau": 1},
+                                {}, integer=("loud_mask",))
+    w = native_loop.Writer(heterogeneous)
+    w.add("v0 = V[i]")
+    a, tau = w.const("a"), w.const("tau")
+    w.fehlberg_v(lambda s: w.add(f"k{s} = ({a} - vs) / {tau}"))
+    w.add("ev = h * err")
+    w.add("quiet = (H[i] > h) & (abs(ev) <= emax)")
+    w.add("loud += 0 if quiet else 1")
+    w.add("V[i] = v0 + h * sol if quiet else v0")
+    w.add("H[i] = grown if quiet else H[i]")
+    w.add("loud_mask_o[i] = 0 if quiet else 1")
+    return layout, w.source(layout)
+
+
+@pytest.mark.skipif(not native_loop.available(np.float64), reason="no native loops here")
+@pytest.mark.parametrize("heterogeneous", [False, True])
+def test_a_loop_from_the_shared_pieces_takes_the_fehlberg_trial(heterogeneous):
+    import brainstate
+    import jax
+    import jax.numpy as jnp
+    from pynn_brainpy.engine import rkf45
+
+    brainstate.environ.set(precision=64)
+    layout, source = _decay_loop(heterogeneous)
+    target = native_loop.compile_loop("test_decay", source, layout, "float64")
+    rng = np.random.default_rng(1)
+    n, h = 97, 0.1
+    V = rng.uniform(-1.0, 1.0, n)
+    V[5] = 1e7                                     # a large error: not quiet
+    H = np.where(np.arange(n) == 7, h, 0.5)        # a short carried step: not quiet
+    a = rng.uniform(-1.0, 1.0, n) if heterogeneous else np.float64(0.3)
+    tau = rng.uniform(2.0, 5.0, n) if heterogeneous else np.float64(3.0)
+    constants = {"a": jnp.asarray(a), "tau": jnp.asarray(tau)}
+    assert native_loop.is_heterogeneous(constants, layout, n) == heterogeneous
+    out = jax.jit(lambda V, H: native_loop.call(target, layout, {"V": V, "H": H}, constants,
+                                                heterogeneous, h, _EPS_ABS))(
+        jnp.asarray(V), jnp.asarray(H))
+    rhs = lambda y: (jnp.asarray(a) - y) / jnp.asarray(tau)
+    V_xla, err = rkf45.rkf45_trial(rhs, jnp.asarray(V), rhs(jnp.asarray(V)), jnp.full(n, h))
+    loud = np.zeros(n, bool)
+    loud[[5, 7]] = True
+    np.testing.assert_array_equal(np.asarray(out["loud_mask"]) > 0, loud)
+    assert int(out["loud"]) == 2
+    assert np.abs(np.asarray(err))[~loud].max() / _EPS_ABS < 0.5 <= abs(err[5]) / _EPS_ABS
+    np.testing.assert_allclose(np.asarray(out["V"])[~loud], np.asarray(V_xla)[~loud],
+                               rtol=1e-13, atol=1e-13)
+    np.testing.assert_array_equal(np.asarray(out["V"])[loud], V[loud])
+    np.testing.assert_array_equal(np.asarray(out["H"]), np.where(loud, H, 5 * h))
+
+
+def test_redo_loud_takes_the_xla_results_of_the_marked_neurons_only():
+    import jax.numpy as jnp
+
+    fast = {"V": jnp.arange(4.0), "loud_mask": jnp.asarray([0, 1, 0, 1], jnp.int32),
+            "loud": jnp.asarray(2, jnp.int32)}
+    new = native_loop.redo_loud(fast, lambda s: {"V": s["V"] + 10.0})
+    np.testing.assert_array_equal(new["V"], [0.0, 11.0, 2.0, 13.0])
+    quiet = dict(fast, loud=jnp.asarray(0, jnp.int32))         # no round of the XLA step
+    new = native_loop.redo_loud(quiet, lambda s: {"V": s["V"] * 0})
+    np.testing.assert_array_equal(new["V"], [0.0, 1.0, 2.0, 3.0])
