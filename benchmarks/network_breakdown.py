@@ -1,13 +1,12 @@
 #!/usr/bin/env python
 """Where a network step's time goes: the same network built up part by part.
 
-Each row is a separate pynn_brainpy network (float64 unless ``--float32``, dt 0.1 ms); after
-a first run that compiles, the best of two runs of 4096 steps gives µs per step. Parts: 4000
-GLIF5 neurons (the network of benchmarks/glif_network.py without its connections), the
-Poisson drive (1000 SpikeSourcePoisson cells at 20 Hz, 100 inputs per neuron), 500 recurrent
-inputs per neuron with one delay or with delays uniform in [1, 3] ms (21 distinct delays), recording every
-spike; and COBA's 4000 IF_cond_exp neurons alone and in the full network of
-benchmarks/coba.py.
+Each row is a separate pynn_brainpy network (float64 unless ``--float32``, dt 0.1 ms); after a
+first run that compiles, the best of two runs of 4096 steps gives µs per step. Parts: 4000
+GLIF5 neurons (the network of benchmarks/glif_network.py without its connections), the Poisson
+drive (1000 SpikeSourcePoisson cells at 20 Hz, 100 inputs per neuron), 500 recurrent inputs per
+neuron with one delay or with delays uniform in [1, 3] ms (21 distinct delays), recording every
+spike; and COBA's 4000 IF_cond_exp neurons alone and in the full network of benchmarks/coba.py.
 
     python benchmarks/network_breakdown.py
     python benchmarks/network_breakdown.py 4000     # only the rows whose label has '4000'
