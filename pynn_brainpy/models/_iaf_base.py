@@ -381,10 +381,9 @@ class IAFCondBase(IAFBase):
         y, H = self._integrate(self._rhs, tuple(state[k] for k in names),
                                {**c, "refractory": r > 0, "I_stim": state["I"]}, state["H"])
         y = list(y)
-        first = 1
-        for (kind, _), factor, w_j in zip(self.LINEAR, self.JUMP_FACTORS, w):
-            y[first] = y[first] + (w_j if factor is None else w_j * c[factor])
-            first += 1 if kind == "exp" else 2
+        for first, factor, w_j in zip(_iaf_native.components(self.LINEAR)[1],
+                                      self.JUMP_FACTORS, w):
+            y[1 + first] = y[1 + first] + (w_j if factor is None else w_j * c[factor])
         y[0], r, spike = self._refractory_and_threshold(y[0], r, c)
         return {**dict(zip(names, y)), "refr": r, "H": H, "spike": spike}
 

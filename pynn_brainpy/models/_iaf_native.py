@@ -21,7 +21,7 @@ import numpy as np
 
 from ..engine import native_loop, rkf45
 
-__all__ = ["available", "names", "quiet_step", "supports"]
+__all__ = ["available", "components", "names", "quiet_step", "supports"]
 
 available = native_loop.available
 
@@ -36,7 +36,7 @@ def supports(model) -> bool:
             and len(model.LINEAR) == len(model.JUMP_FACTORS) == model.N_PORTS)
 
 
-def _components(linear):
+def components(linear):
     """The names of the conductance states after V (``x0, x1, …``, in the order of the
     model's state), and per port the index of its first state (the one a spike's weight
     goes to) and of its conductance (the last)."""
@@ -55,7 +55,7 @@ def _dv_constants(dv: str) -> tuple:
 
 @functools.lru_cache(maxsize=None)
 def _layout(linear, dv, jump_factors, delta) -> native_loop.Layout:
-    xs, _, _ = _components(linear)
+    xs, _, _ = components(linear)
     ws = [f"w{j}" for j in range(len(linear))] if delta else []
     constants = {name: 1 for name in (*_dv_constants(dv), *_STEP_CONSTANTS)}
     for j, (kind, _) in enumerate(linear):
@@ -73,7 +73,7 @@ def _layout(linear, dv, jump_factors, delta) -> native_loop.Layout:
 def _source(linear, dv, jump_factors, heterogeneous, delta):
     """Python source of the loop (see the module docstring)."""
     layout = _layout(linear, dv, jump_factors, delta)
-    xs, first, conductance = _components(linear)
+    xs, first, conductance = components(linear)
     w = native_loop.Writer(heterogeneous)
     add, const = w.add, w.const
     add("v0 = V[i]")
@@ -134,7 +134,7 @@ def _source(linear, dv, jump_factors, heterogeneous, delta):
 
 def names(model):
     """The names of the loop's state for ``model``: ``V`` and its conductance states."""
-    return ("V", *_components(model.LINEAR)[0])
+    return ("V", *components(model.LINEAR)[0])
 
 
 def quiet_step(model, state: dict, w, c, eps_abs: float) -> dict:
