@@ -23,8 +23,14 @@ This module holds what the models' loops share; each model writes its own body
 * :func:`call`: the XLA call.
 
 Every neuron's arithmetic is written out so that LLVM vectorises the loop over neurons; the
-expressions are those of the XLA code in the same order, so the results agree with it up to
-XLA's fused multiply-adds (which these loops, like NEST, do not use).
+expressions are those of the XLA code in the same order. In float64 the loops round every
+operation separately, as NEST does (GSL's order, no fused multiply-adds, true divisions), so
+they keep its results bit for bit; they agree with XLA's step up to XLA's fused multiply-adds.
+In float32, which makes no such promise, the loops let LLVM fuse multiply-adds (numba's
+``contract`` flag) and a model may divide by a constant as a multiplication by its
+reciprocal (:meth:`Writer.quotient`): each changes a result by about a rounding of the
+float type, and together they shortened the float32 GLIF network's step by ~10 % on the
+development machine (docs/performance.md, "Session 9").
 """
 
 import functools
@@ -130,11 +136,13 @@ class Layout:
 class Writer:
     """The source of one loop: lines before the loop over ``i`` (views, constants) and its
     body. ``heterogeneous``: every constant has a row per neuron (else one value per row,
-    read before the loop)."""
+    read before the loop). ``exact``: every division stays a division (float64; see the
+    module docstring)."""
 
-    def __init__(self, heterogeneous: bool):
-        self.heterogeneous = heterogeneous
+    def __init__(self, heterogeneous: bool, exact: bool = True):
+        self.heterogeneous, self.exact = heterogeneous, exact
         self.before, self.body = [], []
+        self._reciprocals = set()
 
     def add(self, line: str):
         self.body.append("        " + line)
@@ -157,6 +165,23 @@ class Writer:
         if line not in self.before:
             self.before.append(line)
         return local
+
+    def quotient(self, numerator: str, name: str, row: int = 0) -> str:
+        """``numerator / c`` for the constant ``name`` (row ``row``): a division where the
+        Writer is ``exact``, else a product with ``1 / c``, computed once before the loop
+        (or once per neuron, where the constants are per neuron)."""
+        c = self.const(name, row)
+        if self.exact:
+            return f"({numerator}) / {c}"
+        local = f"inv_{name}_{row}"
+        if local not in self._reciprocals:
+            self._reciprocals.add(local)
+            line = f"{local} = one / {c}"
+            if self.heterogeneous:
+                self.add(line)
+            else:
+                self.before.append("    " + line)
+        return f"({numerator}) * {local}"
 
     def fehlberg_v(self, derivative):
         """The whole-step Fehlberg trial of ``V`` from ``v0`` (:func:`rkf45._fehlberg`, stage
@@ -201,6 +226,7 @@ def _module_source(loop: str, layout: Layout, dtype_name: str) -> str:
     argument read from XLA's buffers (an in-place state from its result buffer, the same
     memory); (rows, N) arrays as flat arrays of rows·N numbers."""
     floats = f"np.{dtype_name}"
+    fused = ', fastmath={"contract"}' if dtype_name == "float32" else ""
     n_inputs = layout.arguments.index("tab") + 1
     values = ["n"]
     for i, name in enumerate(layout.arguments):
@@ -221,7 +247,7 @@ from pynn_brainpy.engine.native import ARGS, RETS, answered_metadata, buffer, da
     done, frame_of, vector
 
 
-@numba.njit(error_model="numpy", boundscheck=False, cache=True)
+@numba.njit(error_model="numpy", boundscheck=False, cache=True{fused})
 {loop}
 
 def handler(frame_address):

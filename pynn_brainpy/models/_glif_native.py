@@ -59,11 +59,12 @@ def _layout(ports, n_asc, delta) -> native_loop.Layout:
                               integer=("refr", "ref_count", "loud_mask"))
 
 
-def _source(ports, n_asc, flags, heterogeneous, delta):
-    """Python source of the loop (see the module docstring)."""
+def _source(ports, n_asc, flags, heterogeneous, delta, exact):
+    """Python source of the loop (see the module docstring); ``exact``: float64's divisions
+    (:class:`native_loop.Writer`)."""
     R, ASC, A = flags
     P = ports
-    w = native_loop.Writer(heterogeneous)
+    w = native_loop.Writer(heterogeneous, exact)
     add, view, const = w.add, w.view, w.const
     add("v0 = V[i]")
     add("h0 = H[i]")
@@ -73,7 +74,6 @@ def _source(ports, n_asc, flags, heterogeneous, delta):
     add("adapt = asc_sum[i]")
     add(f"el = {const('E_L')}")
     add(f"gl = {const('G')}")
-    add(f"cm = {const('C_m')}")
     for k in range(P):
         add(f"d{k} = {view('dg', k)}")
         add(f"c{k} = {view('g', k)}")
@@ -84,7 +84,7 @@ def _source(ports, n_asc, flags, heterogeneous, delta):
         for k in range(P):
             add(f"isyn = isyn + ({const('alpha_q', s * P + k)} * d{k} + "
                 f"{const('alpha_p', s * P + k)} * c{k}) * (vs + el - er{k})")
-        add(f"k{s} = (-(gl * vs) - isyn + drive + adapt) / cm")
+        add(f"k{s} = {w.quotient('-(gl * vs) - isyn + drive + adapt', 'C_m')}")
 
     # --- the whole-step Fehlberg trial (rkf45._fehlberg with the linear part) ---
     w.fehlberg_v(derivative)
@@ -118,7 +118,7 @@ def _source(ports, n_asc, flags, heterogeneous, delta):
     else:
         add("adapt_n = adapt if frozen else zero")
     if A:
-        add("beta = (drive + adapt_n) / gl")
+        add(f"beta = {w.quotient('drive + adapt_n', 'G')}")
         add(f"pv = {const('phi')} * (v0 - beta)")
         add(f"thv = thv if frozen else (pv * {const('P_V')} + {const('P_th')} * "
             f"(thv - pv - {const('rho')} * beta) + {const('rho')} * beta)")
@@ -170,7 +170,8 @@ def quiet_step(state: dict, c: dict, flags, ports: int, n_asc: int, h: float, ep
     flags = tuple(map(bool, flags))
     dtype_name = np.dtype(dtype).name
     target = native_loop.compile_loop(
-        "glif_quiet", _source(ports, n_asc, flags, heterogeneous, delta), layout, dtype_name)
+        "glif_quiet", _source(ports, n_asc, flags, heterogeneous, delta,
+                              exact=dtype_name == "float64"), layout, dtype_name)
     if not delta:
         state = {**state, "delta": np.zeros((1,), dtype_name)}
     return native_loop.call(target, layout, state, c, heterogeneous, h, eps_abs)

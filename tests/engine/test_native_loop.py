@@ -71,6 +71,58 @@ def test_a_loop_from_the_shared_pieces_takes_the_fehlberg_trial(heterogeneous):
     np.testing.assert_array_equal(np.asarray(out["H"]), np.where(loud, H, 5 * h))
 
 
+def _one_line_loop(line, exact, constants=("c",)):
+    """A loop setting ``V[i]`` by ``line(writer)`` (an expression), every neuron quiet."""
+    layout = native_loop.Layout(("V",), ("V",), (), {c: 1 for c in constants}, {}, ())
+    w = native_loop.Writer(False, exact)
+    w.add(f"V[i] = {line(w)}")
+    return layout, w.source(layout)
+
+
+def _run_one_line_loop(name, line, exact, dtype, V, **constants):
+    import jax
+    import jax.numpy as jnp
+
+    layout, source = _one_line_loop(line, exact, tuple(constants))
+    target = native_loop.compile_loop(name, source, layout, np.dtype(dtype).name)
+    c = {k: jnp.asarray(v, dtype) for k, v in constants.items()}
+    out = jax.jit(lambda V: native_loop.call(target, layout, {"V": V}, c, False, 0.1,
+                                             _EPS_ABS))(jnp.asarray(V, dtype))
+    return np.asarray(out["V"])
+
+
+@pytest.mark.skipif(not native_loop.available(np.float64), reason="no native loops here")
+@pytest.mark.parametrize("exact,dtype", [(True, np.float64), (True, np.float32),
+                                         (False, np.float32)])
+def test_a_quotient_is_a_division_where_exact_else_a_product_with_the_reciprocal(exact, dtype):
+    import brainstate
+
+    brainstate.environ.set(precision=64 if dtype == np.float64 else 32)
+    t = np.dtype(dtype).type
+    V = np.random.default_rng(2).uniform(-100.0, 100.0, 1000).astype(dtype)
+    c = t(3.7)
+    got = _run_one_line_loop("test_quotient", lambda w: w.quotient("V[i]", "c"), exact,
+                             dtype, V, c=c)
+    if exact:
+        np.testing.assert_array_equal(got, V / c)
+    else:
+        np.testing.assert_array_equal(got, V * (t(1) / c))
+        assert np.any(got != V / c)                      # not the division in disguise
+        np.testing.assert_allclose(got, V / c, rtol=2 * np.finfo(dtype).eps)
+
+
+@pytest.mark.skipif(not native_loop.available(np.float64), reason="no native loops here")
+def test_float64_loops_round_every_operation():
+    """No fused multiply-add in a float64 loop: x·x − c rounds x·x first (NEST's results)."""
+    import brainstate
+
+    brainstate.environ.set(precision=64)
+    x = 1.0 + 2.0 ** -27                        # x·x = 1 + 2^-26 + 2^-54 exactly
+    got = _run_one_line_loop("test_no_fma", lambda w: f"V[i] * V[i] - {w.const('c')}",
+                             True, np.float64, np.full(64, x), c=1.0 + 2.0 ** -26)
+    np.testing.assert_array_equal(got, 0.0)     # fused: 2^-54
+
+
 def test_redo_loud_takes_the_xla_results_of_the_marked_neurons_only():
     import jax.numpy as jnp
 
