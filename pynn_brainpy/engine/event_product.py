@@ -30,7 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["deliver_into_ring", "gathered_product", "native_available", "use_on_accelerators"]
+__all__ = ["deliver_into_ring", "gathered_product", "join_ring", "native_available",
+           "use_on_accelerators", "worker_available"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -39,6 +40,31 @@ def _handler() -> Optional[str]:
     C API header."""
     from . import _event_handler, native
     return native.register("pynn_brainpy_event_ring", _event_handler._ring_handler)
+
+
+@functools.lru_cache(maxsize=None)
+def _worker_handlers() -> Optional[tuple]:
+    """The XLA targets of the ring worker's handlers (:mod:`._ring_worker`): (deliver,
+    join), or None without the FFI C API header."""
+    from . import _ring_worker, native
+    names = (native.register("pynn_brainpy_event_ring_worker", _ring_worker.handler),
+             native.register("pynn_brainpy_event_ring_join", _ring_worker.join_handler))
+    return None if None in names else names
+
+
+def worker_available(dtype) -> bool:
+    """Whether the ring worker can take the delivery of ``dtype`` (float32 or float64) on
+    this platform (the CPU, with its handlers; not switched off)."""
+    from . import _ring_worker
+    return (_ring_worker.ENABLED and not _on_accelerator() and native_available(dtype)
+            and _worker_handlers() is not None)
+
+
+def join_ring(ring, control):
+    """``ring`` once the ring worker has added the last batch posted by
+    :func:`deliver_into_ring` with ``control``."""
+    return jax.ffi.ffi_call(_worker_handlers()[1], jax.ShapeDtypeStruct(ring.shape, ring.dtype),
+                            input_output_aliases={0: 0})(ring, control)
 
 
 def native_available(dtype) -> bool:
@@ -133,7 +159,7 @@ def gathered_product(counts, weights, indices, indptr: np.ndarray, n_cols: int,
 
 
 def deliver_into_ring(counts, weights, positions, indptr: np.ndarray, step, ring,
-                      n_slots: int, repeats: bool = True):
+                      n_slots: int, repeats: bool = True, control=None):
     """Add step ``step``'s spikes into a ring buffer and take out the next row.
 
     ``ring``, flat, holds ``n_slots`` rows of ``n = ring.size / n_slots`` numbers: row ``s``
@@ -149,6 +175,10 @@ def deliver_into_ring(counts, weights, positions, indptr: np.ndarray, step, ring
     straight into the ring; brainevent's product (one column per ring position) is added to
     the ring rotated by ``step`` rows. ``repeats=False`` promises counts of 0 or 1 (neurons
     spike at most once per step): brainevent then makes one binary product.
+
+    ``control`` (:func:`._ring_worker.address_words`, where :func:`worker_available`; every
+    delay at least 2 steps): the events are added by the ring worker while the next step runs,
+    and the ring is complete only after :func:`join_ring` (or the next call).
     """
     indptr = np.asarray(indptr, np.int32)
     n = ring.size // n_slots
@@ -170,8 +200,10 @@ def deliver_into_ring(counts, weights, positions, indptr: np.ndarray, step, ring
         arriving = jax.lax.dynamic_slice(ring, (first,), (n,))
         return jax.lax.dynamic_update_slice(ring, jnp.zeros(n, ring.dtype), (first,)), arriving
 
-    return jax.ffi.ffi_call(
-        _handler(),
-        (jax.ShapeDtypeStruct(ring.shape, ring.dtype), jax.ShapeDtypeStruct((n,), ring.dtype)),
-        input_output_aliases={5: 0})(
-        counts, weights, positions, jnp.asarray(indptr), step.reshape(1), ring)
+    results = (jax.ShapeDtypeStruct(ring.shape, ring.dtype),
+               jax.ShapeDtypeStruct((n,), ring.dtype))
+    operands = (counts, weights, positions, jnp.asarray(indptr), step.reshape(1), ring)
+    if control is not None:
+        return jax.ffi.ffi_call(_worker_handlers()[0], results, input_output_aliases={5: 0})(
+            *operands, control)
+    return jax.ffi.ffi_call(_handler(), results, input_output_aliases={5: 0})(*operands)

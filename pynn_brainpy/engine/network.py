@@ -50,7 +50,8 @@ import numpy as np
 from . import counter_rng
 from . import gap_junctions as gap
 from . import precise
-from .event_product import deliver_into_ring
+from . import _ring_worker
+from .event_product import deliver_into_ring, join_ring, worker_available
 
 __all__ = ["NeuronGroup", "SpikeArrayGroup", "GeneratorGroup", "PoissonGroup", "Synapses",
            "CurrentInput",
@@ -365,6 +366,7 @@ class Network:
                              "large for int32 positions (at most 2**30 numbers).")
         self._block = self._build_block()
         self._plastic = [i for i, syn in enumerate(self.synapses) if syn.dynamics is not None]
+        self._ring_worker = self._may_use_ring_worker()
         self._compiled = {}
         for i, syn in enumerate(self.synapses):
             self.set_weights(i, syn.weight)
@@ -394,6 +396,16 @@ class Network:
         # as with the positions sorted inside rows (equal positions keep their order).
         order = _stable_order_by_row(rows, indptr)
         return _Block(senders, static, order, positions[order].astype(np.int32), indptr)
+
+    def _may_use_ring_worker(self) -> bool:
+        """Whether the static delivery goes to the ring worker (:mod:`._ring_worker`): on
+        the CPU, where only the static block writes into the ring and every delay is at least
+        2 steps (so a step's events are not needed before the next step has run)."""
+        b = self._block
+        if b is None or self._plastic or not worker_available(self.dtype):
+            return False
+        return min(int(np.min(self.synapses[i].delay)) for i in b.members
+                   if self.synapses[i].delay.size) >= 2
 
     def set_weights(self, index: int, weight: np.ndarray):
         """New weights for Synapses ``index`` (same connections); no recompilation."""
@@ -512,7 +524,9 @@ class Network:
                    for i in self._plastic}
         generators = {gi: {k: jnp.asarray(v, self.dtype) for k, v in g.params.items()}
                       for gi, g in enumerate(self.groups) if isinstance(g, GeneratorGroup)}
+        control = (jnp.asarray(_ring_worker.address_words()) if self._ring_worker else None)
         return {"weights": weights, "positions": positions, "generators": generators,
+                "ring_control": control,
                 "gap": gap.arguments(self.gap_junctions, self.dtype),
                 "precise": [precise.input_weights(inp, self.synapses, self.dtype)
                             for inp in self._precise_inputs],
@@ -580,7 +594,7 @@ class Network:
             sent = jnp.concatenate([spikes[g].astype(dtype) for g in block.senders])
             repeats = not all(isinstance(groups[g], NeuronGroup) for g in block.senders)
             return deliver_into_ring(sent, args["weights"], args["positions"], block.indptr,
-                                     m, ring, ring_len, repeats)
+                                     m, ring, ring_len, repeats, control=args["ring_control"])
 
         def generate(gi, m, state):
             key = counter_rng.step_key(group_keys[gi], m)
@@ -696,6 +710,8 @@ class Network:
 
             _, carry, buffers = brainstate.transform.while_loop(
                 lambda loop: loop[0] < n, body, (jnp.asarray(0, jnp.int32), carry, buffers))
+            if args["ring_control"] is not None:
+                carry = dict(carry, ring=join_ring(carry["ring"], args["ring_control"]))
             return carry, buffers
         return run_chunk
 
@@ -759,6 +775,8 @@ class Network:
                      if self._is_precise(gi)))
         self._fit_history()
         args = self._arguments()
+        if self._ring_worker:
+            _ring_worker.reserve(self._block.indptr.size - 1)
         done = 0
         # One chunk length for the whole run: the last chunk is padded with idle steps
         # rather than compiled again for its own length.
@@ -792,6 +810,8 @@ class Network:
             if on_chunk is not None:
                 on_chunk(m0, n, [_spike_events(r, n) if self._is_event_probe(p) else
                                  np.asarray(r)[:n] for p, r in zip(self.probes, rec)])
+            if self._ring_worker:
+                _ring_worker.check()
             self._check_finite()
             if bool(self._carry["overflow"]):
                 raise RuntimeError(

@@ -1,0 +1,347 @@
+"""A second CPU core for the ring buffer: a step's synaptic events added while the next step runs.
+
+A spike of step ``m`` with a delay of ``D`` steps lands in ring row ``m + D``, and the row that
+step ``m + 1`` takes out is complete once the spikes of steps up to ``m + 1 − D_min`` are in.
+With ``D_min ≥ 2`` the events of step ``m`` are therefore not needed before step ``m + 1`` has
+run: :func:`handler` takes out the next row, hands the step's spikes to a worker thread and
+returns, and the worker adds their events into the ring while XLA's thread runs the next step
+(neuron updates, sources, recording). The next call first makes sure the previous batch is in.
+
+Hand-over, all through one control block of int64 words (atomics: acquire/release, one CAS):
+
+* ``STATE``: ``IDLE`` → ``POSTED`` (the handler, after writing the batch) → ``CLAIMED`` (the
+  worker, by CAS) → ``IDLE`` (the worker, done). A handler that finds its previous batch still
+  ``POSTED`` claims it back by CAS and adds it itself: nothing ever waits for a thread that is
+  asleep, descheduled or gone, only for one that is adding a batch right now.
+* The batch: the ring's address, size and row width, the step, the CSR arrays' addresses, the
+  spiking senders as (index, count) pairs copied into the block's spike list (XLA may reuse the
+  counts' buffer once the handler returns; the CSR arrays and the ring live for the whole
+  chunk, and :func:`join_handler` ends every chunk).
+* The ring must stay where it is between calls: each call checks that it receives the ring the
+  previous batch was added to and otherwise sets ``ERROR`` (:func:`check` raises).
+
+The batches run in step order and each adds its events in the order of the synchronous
+handler (:mod:`._event_handler`), so the ring holds the same numbers bit for bit.
+
+The worker spins while batches come (a step is tens of µs) and sleeps after ~2 ms without
+one; a batch posted meanwhile is claimed back by the next call, so a sleeping worker costs
+speed, never correctness. ``PYNN_BRAINPY_RING_WORKER=0`` in the environment keeps the
+delivery synchronous.
+"""
+
+import atexit
+import ctypes
+import os
+import platform
+import threading
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+from .native import ARGS, RETS, answered_metadata, buffer, done, frame_of, is_f64, vector
+
+__all__ = ["ENABLED", "address_words", "batches", "check", "handler", "join_handler",
+           "reserve"]
+
+ENABLED = os.environ.get("PYNN_BRAINPY_RING_WORKER", "1") != "0"
+
+# words of the control block
+(STATE, STOP, ERROR, RING, RING_SIZE, WIDTH, STEP, WEIGHTS, POSITIONS, INDPTR, NNZ, F64,
+ SPIKING, LIST, CAPACITY, BY_WORKER, BY_CALLER) = range(17)
+_WORDS = 17
+IDLE, POSTED, CLAIMED = 0, 1, 2
+_SPIN_BEFORE_SLEEP = 200_000          # pause instructions, ~2 ms
+_SLEEP_US = 200
+
+
+# ---------------------------------------------------------------- atomics on int64 words
+def _word_pointer(builder, address):
+    return builder.inttoptr(address, ir.IntType(64).as_pointer())
+
+
+@intrinsic
+def _load(typingctx, address):
+    def codegen(context, builder, sig, args):
+        return builder.load_atomic(_word_pointer(builder, args[0]), "acquire", 8)
+    return types.int64(types.int64), codegen
+
+
+@intrinsic
+def _store(typingctx, address, value):
+    def codegen(context, builder, sig, args):
+        builder.store_atomic(args[1], _word_pointer(builder, args[0]), "release", 8)
+        return context.get_dummy_value()
+    return types.void(types.int64, types.int64), codegen
+
+
+@intrinsic
+def _cas(typingctx, address, expected, new):
+    """Compare-and-swap; True if the word held ``expected`` (and now holds ``new``)."""
+    def codegen(context, builder, sig, args):
+        result = builder.cmpxchg(_word_pointer(builder, args[0]), args[1], args[2],
+                                 "acq_rel", "acquire")
+        return builder.extract_value(result, 1)
+    return types.boolean(types.int64, types.int64, types.int64), codegen
+
+
+_X86 = platform.machine().lower() in ("x86_64", "amd64")
+
+
+@intrinsic
+def _pause(typingctx):
+    """x86's spin-wait hint (nothing elsewhere)."""
+    def codegen(context, builder, sig, args):
+        if _X86:
+            fn = ir.Function(builder.module, ir.FunctionType(ir.VoidType(), []),
+                             name="llvm.x86.sse2.pause")
+            builder.call(fn, [])
+        return context.get_dummy_value()
+    return types.void(), codegen
+
+
+@intrinsic
+def _pointer(typingctx, address):
+    def codegen(context, builder, sig, args):
+        return builder.inttoptr(args[0], ir.IntType(8).as_pointer())
+    return types.voidptr(types.int64), codegen
+
+
+_usleep = ctypes.CDLL(None).usleep
+_usleep.argtypes, _usleep.restype = [ctypes.c_uint], ctypes.c_int
+
+
+# ---------------------------------------------------------------- the batch
+@numba.njit(error_model="numpy", boundscheck=False, nogil=True)
+def _add_events(ring, weights, positions, indptr, index, count, spiking, step, width):
+    """The synchronous handler's accumulation, for the listed senders only."""
+    size = ring.shape[0]
+    base = (step % (size // width)) * width
+    for s in range(spiking):
+        i, k = index[s], count[s]
+        for j in range(indptr[i], indptr[i + 1]):
+            at = base + positions[j]
+            if at >= size:
+                at -= size
+            ring[at] += k * weights[j]
+
+
+@numba.njit(error_model="numpy", boundscheck=False, nogil=True)
+def _run_batch(ctl):
+    """Add the posted batch described in the control block at address ``ctl``."""
+    words = numba.carray(_pointer(ctl), (_WORDS,), np.int64)
+    size, width, spiking, nnz = words[RING_SIZE], words[WIDTH], words[SPIKING], words[NNZ]
+    capacity = words[CAPACITY]
+    listed = numba.carray(_pointer(words[LIST]), (2 * capacity,), np.int64)
+    index = listed[:spiking]
+    counts = listed[capacity:capacity + spiking].view(np.float64)
+    indptr = numba.carray(_pointer(words[INDPTR]), (capacity + 1,), np.int32)
+    positions = numba.carray(_pointer(words[POSITIONS]), (nnz,), np.int32)
+    if words[F64]:
+        ring = numba.carray(_pointer(words[RING]), (size,), np.float64)
+        weights = numba.carray(_pointer(words[WEIGHTS]), (nnz,), np.float64)
+        _add_events(ring, weights, positions, indptr, index, counts, spiking, words[STEP],
+                    width)
+    else:
+        # the counts back in float32, so that count · weight rounds as in the synchronous
+        # handler
+        ring = numba.carray(_pointer(words[RING]), (size,), np.float32)
+        weights = numba.carray(_pointer(words[WEIGHTS]), (nnz,), np.float32)
+        _add_events(ring, weights, positions, indptr, index, counts.astype(np.float32),
+                    spiking, words[STEP], width)
+
+
+@numba.njit(nogil=True)
+def _finish_previous(ctl, ring_address):
+    """Make sure the previous batch is in the ring (claim it back if no worker took it); set
+    ERROR if the ring it went into is not ``ring_address``."""
+    state = ctl + 8 * STATE
+    if _load(state) == POSTED and _cas(state, POSTED, CLAIMED):
+        _run_batch(ctl)
+        numba.carray(_pointer(ctl), (_WORDS,), np.int64)[BY_CALLER] += 1
+        _store(state, IDLE)
+    while _load(state) != IDLE:
+        _pause()
+    words = numba.carray(_pointer(ctl), (_WORDS,), np.int64)
+    if words[RING] != 0 and words[RING] != ring_address:
+        _store(ctl + 8 * ERROR, 1)
+
+
+# ---------------------------------------------------------------- XLA handlers
+@numba.njit(nogil=True)
+def _control(frame, at):
+    words = vector(buffer(frame, ARGS, at), np.uint32)
+    return np.int64(words[0]) | (np.int64(words[1]) << 32)
+
+
+@numba.njit(error_model="numpy", boundscheck=False, nogil=True)
+def _post(ctl, counts, step, ring, width, weights_address, positions_address, indptr_address,
+          nnz, f64):
+    """List the spiking senders and post the batch; ERROR (nothing posted) if the spike list
+    has no room for every sender (:func:`reserve` was not called)."""
+    words = numba.carray(_pointer(ctl), (_WORDS,), np.int64)
+    capacity = words[CAPACITY]
+    if counts.shape[0] > capacity:
+        _store(ctl + 8 * ERROR, 2)
+        return
+    listed = numba.carray(_pointer(words[LIST]), (2 * capacity,), np.int64)
+    values = listed[capacity:].view(np.float64)
+    spiking = 0
+    for i in range(counts.shape[0]):
+        if counts[i] > 0:
+            listed[spiking] = i
+            values[spiking] = counts[i]
+            spiking += 1
+    words[RING], words[RING_SIZE], words[WIDTH], words[STEP] = (ring[0], ring[1], width,
+                                                                 step)
+    words[WEIGHTS], words[POSITIONS], words[INDPTR] = (weights_address, positions_address,
+                                                       indptr_address)
+    words[NNZ], words[F64], words[SPIKING] = nnz, f64, spiking
+    _store(ctl + 8 * STATE, POSTED)
+
+
+def handler(frame_address):
+    """XLA_FFI_Error* handler(XLA_FFI_CallFrame*): arguments counts, weights, positions,
+    indptr, step (int32, one element), ring (aliased with the first result), control (the
+    control block's address as two uint32); results ring, arriving. The previous batch
+    finished, row ``(step + 1) mod L`` taken out and cleared, this step's spikes posted."""
+    frame = frame_of(frame_address)
+    if answered_metadata(frame):
+        return done()
+    ctl = _control(frame, 6)
+    ring_buffer, arriving_buffer = buffer(frame, RETS, 0), buffer(frame, RETS, 1)
+    ring_address = ring_buffer[3]
+    _finish_previous(ctl, ring_address)
+    step = vector(buffer(frame, ARGS, 4), np.int32)[0]
+    counts_buffer, weights_buffer = buffer(frame, ARGS, 0), buffer(frame, ARGS, 1)
+    addresses = (weights_buffer[3], buffer(frame, ARGS, 2)[3], buffer(frame, ARGS, 3)[3])
+    if is_f64(counts_buffer):
+        ring = vector(ring_buffer, np.float64)
+        arriving = vector(arriving_buffer, np.float64)
+        _take_out(ring, arriving, step)
+        _post(ctl, vector(counts_buffer, np.float64), step, (ring_address, ring.shape[0]),
+              arriving.shape[0], addresses[0], addresses[1], addresses[2],
+              vector(weights_buffer, np.float64).shape[0], 1)
+    else:
+        ring = vector(ring_buffer, np.float32)
+        arriving = vector(arriving_buffer, np.float32)
+        _take_out(ring, arriving, step)
+        _post(ctl, vector(counts_buffer, np.float32), step, (ring_address, ring.shape[0]),
+              arriving.shape[0], addresses[0], addresses[1], addresses[2],
+              vector(weights_buffer, np.float32).shape[0], 0)
+    return done()
+
+
+@numba.njit(error_model="numpy", boundscheck=False, nogil=True)
+def _take_out(ring, arriving, step):
+    """Row ``(step + 1) mod L`` copied to ``arriving`` and cleared."""
+    n = arriving.shape[0]
+    size = ring.shape[0]
+    base = (step % (size // n)) * n
+    first = base + n if base + n < size else 0
+    row = ring[first:first + n]
+    for j in range(n):
+        arriving[j] = row[j]
+    for j in range(n):
+        row[j] = 0
+
+
+def join_handler(frame_address):
+    """XLA_FFI_Error* handler(XLA_FFI_CallFrame*): arguments ring (aliased with the result),
+    control; the last batch of the chunk added."""
+    frame = frame_of(frame_address)
+    if answered_metadata(frame):
+        return done()
+    ctl = _control(frame, 1)
+    ring_address = buffer(frame, RETS, 0)[3]
+    _finish_previous(ctl, ring_address)
+    numba.carray(_pointer(ctl), (_WORDS,), np.int64)[RING] = 0   # the next chunk's ring
+    return done()
+
+
+# ---------------------------------------------------------------- the worker thread
+@numba.njit(nogil=True)
+def _serve(ctl):
+    state = ctl + 8 * STATE
+    idle = 0
+    while _load(ctl + 8 * STOP) == 0:
+        if _load(state) == POSTED and _cas(state, POSTED, CLAIMED):
+            _run_batch(ctl)
+            numba.carray(_pointer(ctl), (_WORDS,), np.int64)[BY_WORKER] += 1
+            _store(state, IDLE)
+            idle = 0
+        elif idle < _SPIN_BEFORE_SLEEP:
+            idle += 1
+            _pause()
+        else:
+            _usleep(_SLEEP_US)
+
+
+class _Worker:
+    def __init__(self):
+        self.control = np.zeros(_WORDS, np.int64)
+        self.spike_list = np.zeros(2, np.int64)
+        self.lock = threading.Lock()
+        self.thread = None
+
+    @property
+    def address(self) -> int:
+        return self.control.ctypes.data
+
+    def start(self):
+        with self.lock:
+            if self.thread is None:
+                self.thread = threading.Thread(target=_serve, args=(self.address,),
+                                               name="pynn_brainpy ring worker", daemon=True)
+                self.thread.start()
+                atexit.register(self.stop)
+
+    def stop(self):
+        self.control[STOP] = 1
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        self.control[STOP] = 0
+
+
+_WORKER = _Worker()
+
+
+def reserve(n_senders: int) -> None:
+    """Room for ``n_senders`` spiking senders per batch; starts the worker. Called between
+    chunks (no batch outstanding)."""
+    w = _WORKER
+    if w.control[CAPACITY] < n_senders:
+        w.spike_list = np.zeros(2 * n_senders, np.int64)
+        w.control[LIST] = w.spike_list.ctypes.data
+        w.control[CAPACITY] = n_senders
+    w.start()
+
+
+def address_words() -> np.ndarray:
+    """The control block's address as two uint32 (low, high): a runtime argument of the
+    handlers (not a constant: a compiled program may outlive this process in JAX's cache)."""
+    a = _WORKER.address
+    return np.array([a & 0xFFFFFFFF, a >> 32], np.uint32)
+
+
+def batches() -> tuple:
+    """How many batches the worker thread and the handlers (claimed back) have added so far."""
+    return int(_WORKER.control[BY_WORKER]), int(_WORKER.control[BY_CALLER])
+
+
+_ERRORS = {1: "the ring buffer moved while the ring worker was adding events to it",
+           2: "a step had more senders than the ring worker's spike list has room for"}
+
+
+def check() -> None:
+    """Raise if a handler found the ring moved between two calls or a batch had no room (the
+    run's synaptic input is then not to be trusted)."""
+    error = int(_WORKER.control[ERROR])
+    if error:
+        _WORKER.control[ERROR] = 0
+        raise RuntimeError(f"pynn_brainpy: {_ERRORS[error]}; this run's synaptic input is "
+                           "unreliable. Run with PYNN_BRAINPY_RING_WORKER=0 and please report "
+                           "this.")

@@ -1,0 +1,133 @@
+"""The ring worker (a second core adding a step's events while the next step runs) against
+the synchronous delivery."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from pynn_brainpy.engine import _ring_worker, event_product
+
+pytestmark = pytest.mark.skipif(not event_product.worker_available(np.float64),
+                                reason="no ring worker on this platform")
+
+N_PRE, WIDTH, SLOTS, STEPS = 300, 50, 7, 400
+
+
+def _network(dtype):
+    """A CSR matrix with delays of 2..6 steps, and spike counts (0, 1, rarely 2) per step."""
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(0, 40, N_PRE)
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    positions = (rng.integers(2, SLOTS, indptr[-1]) * WIDTH
+                 + rng.integers(0, WIDTH, indptr[-1])).astype(np.int32)
+    weights = rng.normal(0.0, 1.0, indptr[-1]).astype(dtype)
+    counts = rng.choice([0.0, 1.0, 2.0], (STEPS, N_PRE), p=[0.95, 0.045, 0.005]).astype(dtype)
+    return counts, weights, positions, indptr
+
+
+def _run(dtype, control, steps=STEPS):
+    counts, weights, positions, indptr = _network(dtype)
+
+    @jax.jit
+    def run(counts, weights, positions, control):
+        def body(carry, counts_m):
+            ring, m = carry
+            ring, arriving = event_product.deliver_into_ring(
+                counts_m, weights, positions, indptr, m, ring, SLOTS, control=control)
+            return (ring, m + 1), arriving
+        (ring, _), arrivals = jax.lax.scan(
+            body, (jnp.zeros(SLOTS * WIDTH, dtype), jnp.asarray(0, jnp.int32)),
+            counts[:steps])
+        if control is not None:
+            ring = event_product.join_ring(ring, control)
+        return ring, arrivals
+
+    ring, arrivals = run(jnp.asarray(counts), jnp.asarray(weights), jnp.asarray(positions),
+                         None if control is None else jnp.asarray(control))
+    _ring_worker.check()
+    return np.asarray(ring), np.asarray(arrivals)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_worker_delivers_what_the_synchronous_handler_delivers(dtype):
+    import brainstate
+    brainstate.environ.set(precision=64 if dtype == np.float64 else 32)
+    _ring_worker.reserve(N_PRE)
+    ring, arrivals = _run(dtype, None)
+    assert np.count_nonzero(arrivals) > 1000             # the ring was used
+    for _ in range(3):
+        ring_w, arrivals_w = _run(dtype, _ring_worker.address_words())
+        np.testing.assert_array_equal(arrivals_w, arrivals)
+        np.testing.assert_array_equal(ring_w, ring)
+
+
+def test_without_a_worker_thread_the_batches_are_claimed_back():
+    import brainstate
+    brainstate.environ.set(precision=64)
+    _ring_worker.reserve(N_PRE)
+    _ring_worker._WORKER.stop()
+    try:
+        ring, arrivals = _run(np.float64, None)
+        ring_w, arrivals_w = _run(np.float64, _ring_worker.address_words())
+    finally:
+        _ring_worker.reserve(N_PRE)                     # starts the worker again
+    np.testing.assert_array_equal(arrivals_w, arrivals)
+    np.testing.assert_array_equal(ring_w, ring)
+
+
+def test_a_batch_without_room_in_the_spike_list_is_an_error():
+    import brainstate
+    brainstate.environ.set(precision=64)
+    _ring_worker.reserve(N_PRE)
+    saved = int(_ring_worker._WORKER.control[_ring_worker.CAPACITY])
+    _ring_worker._WORKER.control[_ring_worker.CAPACITY] = N_PRE - 1
+    try:
+        with pytest.raises(RuntimeError, match="ring"):
+            _run(np.float64, _ring_worker.address_words(), steps=5)
+    finally:
+        _ring_worker._WORKER.control[_ring_worker.CAPACITY] = saved
+
+
+def _pynn_network(sim, delay, plastic=False, precision="float64"):
+    from pynn_brainpy import simulator
+    sim.setup(timestep=0.1, min_delay=0.1, precision=precision, progress_bar=False,
+              rng_seed=3)
+    rng = sim.NumpyRNG(seed=5)
+    cells = sim.Population(200, sim.IF_cond_exp(tau_refrac=2.0))
+    drive = sim.Population(50, sim.SpikeSourcePoisson(rate=400.0))
+    sim.Projection(drive, cells, sim.FixedNumberPreConnector(10, rng=rng),
+                   sim.StaticSynapse(weight=0.004, delay=delay))
+    synapse = (sim.STDPMechanism(timing_dependence=sim.SpikePairRule(),
+                                 weight_dependence=sim.AdditiveWeightDependence(),
+                                 weight=0.002, delay=delay) if plastic
+               else sim.StaticSynapse(weight=0.002, delay=sim.RandomDistribution(
+                   "uniform", (delay, delay + 2.0), rng=rng)))
+    sim.Projection(cells, cells, sim.FixedProbabilityConnector(0.1, rng=rng), synapse,
+                   receptor_type="excitatory")
+    cells.record("spikes")
+    sim.run(300.0)
+    spikes = [np.asarray(st) for st in cells.get_data().segments[0].spiketrains]
+    uses_worker = simulator.state.network._ring_worker
+    sim.end()
+    return spikes, uses_worker
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_a_network_spikes_the_same_with_and_without_the_worker(monkeypatch, precision):
+    import pynn_brainpy as sim
+    with_worker, used = _pynn_network(sim, 0.5, precision=precision)
+    assert used
+    monkeypatch.setattr(_ring_worker, "ENABLED", False)
+    without, used = _pynn_network(sim, 0.5, precision=precision)
+    assert not used
+    assert sum(len(s) for s in without) > 200
+    for a, b in zip(with_worker, without):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_worker_needs_delays_of_two_steps_and_static_synapses_only():
+    import pynn_brainpy as sim
+    assert not _pynn_network(sim, 0.1)[1]               # one step: the next step needs it
+    assert _pynn_network(sim, 0.2)[1]
+    assert not _pynn_network(sim, 0.5, plastic=True)[1]
