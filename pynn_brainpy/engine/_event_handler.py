@@ -28,6 +28,16 @@ def _accumulate_into_ring(counts, weights, positions, indptr, step, ring, arrivi
                 if at >= size:                      # wrapped: no division per event
                     at -= size
                 ring[at] += k * weights[j]
+    take_out_next_row(ring, arriving, step)
+
+
+@numba.njit(error_model="numpy", boundscheck=False, nogil=True)
+def take_out_next_row(ring, arriving, step):
+    """Row ``(step + 1) mod L`` of the ring (rows of ``n = arriving.size``) copied to
+    ``arriving`` and cleared."""
+    n = arriving.shape[0]
+    size = ring.shape[0]
+    base = (step % (size // n)) * n
     first = base + n if base + n < size else 0
     # two plain loops over a view, which LLVM makes a copy and a fill (numba's slice
     # assignments were slower in a scratch timing)

@@ -39,9 +39,12 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .native import ARGS, RETS, answered_metadata, buffer, done, frame_of, is_f64, vector
+from ._event_handler import take_out_next_row
+from .native import (ARGS, RETS, _pointer, answered_metadata, buffer, done, frame_of, is_f64,
+                     vector)
 
 __all__ = ["ENABLED", "address_words", "batches", "check", "handler", "join_handler",
            "reserve"]
@@ -95,18 +98,10 @@ def _pause(typingctx):
     """x86's spin-wait hint (nothing elsewhere)."""
     def codegen(context, builder, sig, args):
         if _X86:
-            fn = ir.Function(builder.module, ir.FunctionType(ir.VoidType(), []),
-                             name="llvm.x86.sse2.pause")
-            builder.call(fn, [])
+            builder.call(cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause"), [])
         return context.get_dummy_value()
     return types.void(), codegen
-
-
-@intrinsic
-def _pointer(typingctx, address):
-    def codegen(context, builder, sig, args):
-        return builder.inttoptr(args[0], ir.IntType(8).as_pointer())
-    return types.voidptr(types.int64), codegen
 
 
 _usleep = ctypes.CDLL(None).usleep
@@ -216,36 +211,24 @@ def handler(frame_address):
     _finish_previous(ctl, ring_address)
     step = vector(buffer(frame, ARGS, 4), np.int32)[0]
     counts_buffer, weights_buffer = buffer(frame, ARGS, 0), buffer(frame, ARGS, 1)
-    addresses = (weights_buffer[3], buffer(frame, ARGS, 2)[3], buffer(frame, ARGS, 3)[3])
+    addresses = (ring_address, weights_buffer[3], buffer(frame, ARGS, 2)[3],
+                 buffer(frame, ARGS, 3)[3])
     if is_f64(counts_buffer):
-        ring = vector(ring_buffer, np.float64)
-        arriving = vector(arriving_buffer, np.float64)
-        _take_out(ring, arriving, step)
-        _post(ctl, vector(counts_buffer, np.float64), step, (ring_address, ring.shape[0]),
-              arriving.shape[0], addresses[0], addresses[1], addresses[2],
-              vector(weights_buffer, np.float64).shape[0], 1)
+        _take_out_and_post(ctl, step, addresses, vector(counts_buffer, np.float64),
+                           vector(weights_buffer, np.float64), vector(ring_buffer, np.float64),
+                           vector(arriving_buffer, np.float64), 1)
     else:
-        ring = vector(ring_buffer, np.float32)
-        arriving = vector(arriving_buffer, np.float32)
-        _take_out(ring, arriving, step)
-        _post(ctl, vector(counts_buffer, np.float32), step, (ring_address, ring.shape[0]),
-              arriving.shape[0], addresses[0], addresses[1], addresses[2],
-              vector(weights_buffer, np.float32).shape[0], 0)
+        _take_out_and_post(ctl, step, addresses, vector(counts_buffer, np.float32),
+                           vector(weights_buffer, np.float32), vector(ring_buffer, np.float32),
+                           vector(arriving_buffer, np.float32), 0)
     return done()
 
 
 @numba.njit(error_model="numpy", boundscheck=False, nogil=True)
-def _take_out(ring, arriving, step):
-    """Row ``(step + 1) mod L`` copied to ``arriving`` and cleared."""
-    n = arriving.shape[0]
-    size = ring.shape[0]
-    base = (step % (size // n)) * n
-    first = base + n if base + n < size else 0
-    row = ring[first:first + n]
-    for j in range(n):
-        arriving[j] = row[j]
-    for j in range(n):
-        row[j] = 0
+def _take_out_and_post(ctl, step, addresses, counts, weights, ring, arriving, f64):
+    take_out_next_row(ring, arriving, step)
+    _post(ctl, counts, step, (addresses[0], ring.shape[0]), arriving.shape[0], addresses[1],
+          addresses[2], addresses[3], weights.shape[0], f64)
 
 
 def join_handler(frame_address):
@@ -296,7 +279,6 @@ class _Worker:
                 self.thread = threading.Thread(target=_serve, args=(self.address,),
                                                name="pynn_brainpy ring worker", daemon=True)
                 self.thread.start()
-                atexit.register(self.stop)
 
     def stop(self):
         self.control[STOP] = 1
@@ -307,6 +289,7 @@ class _Worker:
 
 
 _WORKER = _Worker()
+atexit.register(_WORKER.stop)       # before the control block is freed
 
 
 def reserve(n_senders: int) -> None:
