@@ -30,7 +30,6 @@ delivery synchronous.
 """
 
 import atexit
-import ctypes
 import os
 import platform
 import threading
@@ -104,8 +103,15 @@ def _pause(typingctx):
     return types.void(), codegen
 
 
-_usleep = ctypes.CDLL(None).usleep
-_usleep.argtypes, _usleep.restype = [ctypes.c_uint], ctypes.c_int
+@intrinsic
+def _usleep(typingctx, microseconds):
+    """libc's usleep, linked by name (a ctypes function would keep numba from caching)."""
+    def codegen(context, builder, sig, args):
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.IntType(32), [ir.IntType(32)]), "usleep")
+        builder.call(fn, [builder.trunc(args[0], ir.IntType(32))])
+        return context.get_dummy_value()
+    return types.void(types.int64), codegen
 
 
 # ---------------------------------------------------------------- the batch
@@ -245,7 +251,7 @@ def join_handler(frame_address):
 
 
 # ---------------------------------------------------------------- the worker thread
-@numba.njit(nogil=True)
+@numba.njit(nogil=True, cache=True)
 def _serve(ctl):
     state = ctl + 8 * STATE
     idle = 0
