@@ -30,6 +30,7 @@ delivery synchronous.
 """
 
 import atexit
+import contextlib
 import os
 import platform
 import threading
@@ -46,7 +47,7 @@ from .native import (ARGS, RETS, _pointer, answered_metadata, buffer, done, fram
                      vector)
 
 __all__ = ["ENABLED", "address_words", "batches", "check", "handler", "join_handler",
-           "reserve"]
+           "reserve", "turn"]
 
 ENABLED = os.environ.get("PYNN_BRAINPY_RING_WORKER", "1") != "0"
 
@@ -296,6 +297,19 @@ class _Worker:
 
 _WORKER = _Worker()
 atexit.register(_WORKER.stop)       # before the control block is freed
+
+
+_TURN = threading.Lock()
+
+
+@contextlib.contextmanager
+def turn(n_senders: int):
+    """The worker for one chunk of one network (a chunk ends with :func:`join_handler`;
+    wait for it inside): chunks of networks run from different Python threads take turns.
+    Reserves room for ``n_senders``."""
+    with _TURN:
+        reserve(n_senders)
+        yield
 
 
 def reserve(n_senders: int) -> None:

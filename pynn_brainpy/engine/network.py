@@ -37,6 +37,7 @@ changing them does not recompile. A chunk has a fixed length (a power of two up 
 reuse the same compiled function.
 """
 
+import contextlib
 import functools
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
@@ -775,8 +776,6 @@ class Network:
                      if self._is_precise(gi)))
         self._fit_history()
         args = self._arguments()
-        if self._ring_worker:
-            _ring_worker.reserve(self._block.indptr.size - 1)
         done = 0
         # One chunk length for the whole run: the last chunk is padded with idle steps
         # rather than compiled again for its own length.
@@ -798,8 +797,11 @@ class Network:
                     if g.offsets is not None:
                         xs.setdefault("source_offsets", {})[gi] = jnp.asarray(
                             self._source_offsets(gi, m0, n, length), self.dtype)
-            self._carry, rec = self._compiled[(key, length)](self._carry, args, xs,
-                                                             jnp.asarray(n, jnp.int32))
+            with (_ring_worker.turn(self._block.indptr.size - 1) if self._ring_worker
+                  else contextlib.nullcontext()):
+                self._carry, rec = self._compiled[(key, length)](self._carry, args, xs,
+                                                                 jnp.asarray(n, jnp.int32))
+                jax.block_until_ready(self._carry["ring"])
             self.step += n
             done += n
             if bool(self._carry["count_overflow"]):
