@@ -335,15 +335,19 @@ def redo_loud(fast: dict, xla_step: Callable[[dict], dict]) -> dict:
     """The step's results from the loop's (:func:`call`, with ``loud_mask`` and ``loud``),
     where some neuron's step was not quiet completed by the model's XLA step:
     ``xla_step(fast)`` steps from the state the loop left (the marked neurons' untouched)
-    and gives every name of ``fast``; the marked neurons take its results. It runs in a loop
+    and gives every name of ``fast``; the marked neurons take its results (in the loop's
+    types: a bool spike of the XLA step becomes the loop's 0/1 float). It runs in a loop
     of 0 or 1 rounds: a cond would copy the loop's results into its outputs every step."""
     fast = dict(fast)
-    loud, redo = fast.pop("loud"), fast.pop("loud_mask") > 0
+    loud, mask = fast.pop("loud"), fast.pop("loud_mask")
 
     def xla_round(carry):
+        # everything that only the marked neurons need is computed in here: outside, XLA
+        # would run it (a kernel each) in every step
         new, _ = carry
-        xla = xla_step(new)
-        return {k: jnp.where(redo, xla[k], v) for k, v in new.items()}, jnp.zeros_like(loud)
+        xla, redo = xla_step(new), mask > 0
+        return ({k: jnp.where(redo, xla[k].astype(v.dtype), v) for k, v in new.items()},
+                jnp.zeros_like(loud))
 
     new, _ = jax.lax.while_loop(lambda carry: carry[1] > 0, xla_round, (fast, loud))
     return new

@@ -142,7 +142,7 @@ def quiet_step(model, state: dict, w, c, eps_abs: float) -> dict:
     conductance states (:func:`names`), ``refr`` (refractory counts), ``H`` (sub-steps) and
     ``I`` (the buffered current), (N,) each; ``w``: the weights delivered in this step, one
     (N,) row per port, or None; ``c``: the step constants. Returns the state after the step
-    (without ``I``), ``spike`` (bool), ``loud_mask`` and ``loud`` (see
+    (without ``I``), ``spike`` (0/1 in the float type), ``loud_mask`` and ``loud`` (see
     :func:`native_loop.call`); the state's buffers are updated in place."""
     linear, factors = tuple(model.LINEAR), tuple(model.JUMP_FACTORS)
     delta = w is not None
@@ -154,6 +154,4 @@ def quiet_step(model, state: dict, w, c, eps_abs: float) -> dict:
         layout, np.dtype(dtype).name)
     if delta:
         state = {**state, **{f"w{j}": row for j, row in enumerate(w)}}
-    out = native_loop.call(target, layout, state, c, heterogeneous, model.dt, eps_abs)
-    out["spike"] = out["spike"] > 0
-    return out
+    return native_loop.call(target, layout, state, c, heterogeneous, model.dt, eps_abs)

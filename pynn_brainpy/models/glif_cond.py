@@ -491,7 +491,6 @@ class glif_cond(InputDynamics):
             # the neurons whose step was not (the loop left their state as it was)
             fast = _glif_native.quiet_step(state, c, self.flags, self.n_receptors, self.n_asc,
                                            self.dt, _EPS_ABS)
-            fast["spike"] = fast["spike"] > 0
             new = native_loop.redo_loud(fast, lambda new: self._step(
                 {**state, **{k: new[k] for k in _glif_native.IN_PLACE}}, c))
         else:
@@ -513,11 +512,12 @@ class glif_cond(InputDynamics):
         self.asc_sum.value = new["asc_sum"].reshape(shape)
         self.refractory_step_count.value = new["refr"].reshape(shape)
         self.I_stim.value = I_next.reshape(shape)
-        spike = new["spike"].reshape(shape)
+        # a bool row from the XLA step, 0/1 floats from the native loop
+        spike = new["spike"].reshape(shape).astype(dtype)
         self.last_spike_time.value = jnp.where(
-            spike, (step + 1).astype(dtype) * self.dt, self.last_spike_time.value)
+            spike > 0, (step + 1).astype(dtype) * self.dt, self.last_spike_time.value)
         self.step_count.value = step + 1
-        return spike.astype(dtype)
+        return spike
 
     def _step(self, state: dict, c: dict) -> dict:
         """Steps 1–4 of the update in XLA operations, any step (adaptive RKF45 included):
