@@ -23,9 +23,9 @@ Hand-over, all through one control block of int64 words (atomics: acquire/releas
 The batches run in step order and each adds its events in the order of the synchronous
 handler (:mod:`._event_handler`), so the ring holds the same numbers bit for bit.
 
-The worker spins while batches come (a step is tens of µs) and sleeps after ~2 ms without
-one; a batch posted meanwhile is claimed back by the next call, so a sleeping worker costs
-speed, never correctness. ``PYNN_BRAINPY_RING_WORKER=0`` in the environment keeps the
+The worker spins while batches come (a step is tens of µs) and sleeps after 1–3 ms without
+one (naps from 0.1 growing to 5 ms); a batch posted meanwhile is claimed back by the next
+call, so a sleeping worker costs speed, never correctness. ``PYNN_BRAINPY_RING_WORKER=0`` in the environment keeps the
 delivery synchronous.
 """
 
@@ -56,8 +56,8 @@ ENABLED = os.environ.get("PYNN_BRAINPY_RING_WORKER", "1") != "0"
  SPIKING, LIST, CAPACITY, BY_WORKER, BY_CALLER) = range(17)
 _WORDS = 17
 IDLE, POSTED, CLAIMED = 0, 1, 2
-_SPIN_BEFORE_SLEEP = 200_000          # pause instructions, ~2 ms
-_SLEEP_US = 200
+_SPIN_TICKS = 5_000_000       # time-stamp counter ticks of spinning before sleeping: 1-3 ms
+_FIRST_SLEEP_US, _LONGEST_SLEEP_US = 100, 5000
 
 
 # ---------------------------------------------------------------- atomics on int64 words
@@ -102,6 +102,15 @@ def _pause(typingctx):
                 builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause"), [])
         return context.get_dummy_value()
     return types.void(), codegen
+
+
+@intrinsic
+def _ticks(typingctx):
+    """The processor's time-stamp counter (``llvm.readcyclecounter``)."""
+    def codegen(context, builder, sig, args):
+        return builder.call(cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.IntType(64), []), "llvm.readcyclecounter"), [])
+    return types.int64(), codegen
 
 
 @intrinsic
@@ -254,19 +263,23 @@ def join_handler(frame_address):
 # ---------------------------------------------------------------- the worker thread
 @numba.njit(nogil=True, cache=True)
 def _serve(ctl):
+    """The worker: claim and add posted batches; spin for a few ms after the last one, then
+    sleep in growing naps (a run's first batches are then claimed back by the handlers)."""
     state = ctl + 8 * STATE
-    idle = 0
+    last = _ticks()
+    nap = _FIRST_SLEEP_US
     while _load(ctl + 8 * STOP) == 0:
         if _load(state) == POSTED and _cas(state, POSTED, CLAIMED):
             _run_batch(ctl)
             numba.carray(_pointer(ctl), (_WORDS,), np.int64)[BY_WORKER] += 1
             _store(state, IDLE)
-            idle = 0
-        elif idle < _SPIN_BEFORE_SLEEP:
-            idle += 1
+            last = _ticks()
+            nap = _FIRST_SLEEP_US
+        elif _ticks() - last < _SPIN_TICKS:
             _pause()
         else:
-            _usleep(_SLEEP_US)
+            _usleep(nap)
+            nap = min(2 * nap, _LONGEST_SLEEP_US)
 
 
 class _Worker:

@@ -405,8 +405,8 @@ class Network:
         b = self._block
         if b is None or self._plastic or not worker_available(self.dtype):
             return False
-        return min(int(np.min(self.synapses[i].delay)) for i in b.members
-                   if self.synapses[i].delay.size) >= 2
+        return min((int(np.min(self.synapses[i].delay)) for i in b.members
+                    if self.synapses[i].delay.size), default=0) >= 2
 
     def set_weights(self, index: int, weight: np.ndarray):
         """New weights for Synapses ``index`` (same connections); no recompilation."""
