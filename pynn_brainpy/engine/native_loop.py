@@ -48,7 +48,7 @@ import numpy as np
 from . import native, rkf45
 
 __all__ = ["Layout", "Writer", "available", "call", "compile_loop", "is_heterogeneous",
-           "largest_quiet_error", "redo_loud", "tableau", "ENABLED"]
+           "largest_quiet_error", "redo_loud", "tableau", "with_next_current", "ENABLED"]
 
 #: ``PYNN_BRAINPY_NATIVE=0`` in the environment turns the native loops off (the XLA step
 #: then runs every time), for comparisons.
@@ -165,6 +165,16 @@ class Writer:
         if line not in self.before:
             self.before.append(line)
         return local
+
+    def per_neuron_or_shared(self, name: str, shared: bool) -> str:
+        """Element ``i`` of the input ``name``, or, where one value serves every neuron
+        (``shared``), that value, read once before the loop."""
+        if not shared:
+            return f"{name}[i]"
+        line = f"    {name}_shared = {name}[0]"
+        if line not in self.before:
+            self.before.append(line)
+        return f"{name}_shared"
 
     def quotient(self, numerator: str, name: str, row: int = 0) -> str:
         """``numerator / c`` for the constant ``name`` (row ``row``): a division where the
@@ -298,6 +308,15 @@ def compile_loop(prefix: str, loop: str, layout: Layout, dtype_name: str) -> str
     written once, content-addressed, so that numba finds its machine code on disk in later
     processes."""
     return _compile_source(prefix, _module_source(loop, layout, dtype_name))
+
+
+def with_next_current(state: dict) -> tuple:
+    """``state`` with ``I_next``, the current a loop buffers for the next step in place of
+    ``I`` (one value or one per neuron; where it is missing or None, ``I`` is kept), and
+    whether one value serves every neuron."""
+    if state.get("I_next") is None:
+        state = {**state, "I_next": state["I"]}
+    return state, int(np.size(state["I_next"])) == 1
 
 
 def is_heterogeneous(constants: dict, layout: Layout, n: int) -> bool:

@@ -21,12 +21,15 @@ from ..engine import native_loop, rkf45
 
 __all__ = ["available", "quiet_step", "STATE", "IN_PLACE", "RESULTS"]
 
-#: The per-neuron inputs of the loop: (N,) rows, or (rows, N) for dg, g, asc and delta.
-STATE = ("V", "dg", "g", "I", "asc", "asc_sum", "th_s", "th_v", "refr", "H", "delta")
+#: The per-neuron inputs of the loop: (N,) rows, or (rows, N) for dg, g, asc and delta;
+#: ``I_next`` (the current buffered for the next step) has one value or one per neuron.
+STATE = ("V", "dg", "g", "I", "asc", "asc_sum", "th_s", "th_v", "refr", "H", "delta",
+         "I_next")
 #: The state the loop updates in place (its buffers are also results: XLA keeps a
 #: population's state in the same buffers from step to step instead of copying the
-#: loop's results into them, ~230 kB per step for the GLIF network's 3200 neurons).
-IN_PLACE = ("V", "dg", "g", "asc", "asc_sum", "th_s", "th_v", "refr", "H")
+#: loop's results into them, ~230 kB per step for the GLIF network's 3200 neurons). ``I``
+#: becomes ``I_next``: no (N,) row of the next current is made, nor copied, in XLA.
+IN_PLACE = ("V", "dg", "g", "I", "asc", "asc_sum", "th_s", "th_v", "refr", "H")
 #: Its results: the state after the step (unchanged for a neuron whose step was not quiet),
 #: the spikes (0/1 in the float type), which neurons' steps were not quiet (int32 0/1) and
 #: how many (one int32).
@@ -59,9 +62,9 @@ def _layout(ports, n_asc, delta) -> native_loop.Layout:
                               integer=("refr", "ref_count", "loud_mask"))
 
 
-def _source(ports, n_asc, flags, heterogeneous, delta, exact):
+def _source(ports, n_asc, flags, heterogeneous, delta, exact, shared_current):
     """Python source of the loop (see the module docstring); ``exact``: float64's divisions
-    (:class:`native_loop.Writer`)."""
+    (:class:`native_loop.Writer`); ``shared_current``: one ``I_next`` for every neuron."""
     R, ASC, A = flags
     P = ports
     w = native_loop.Writer(heterogeneous, exact)
@@ -70,7 +73,8 @@ def _source(ports, n_asc, flags, heterogeneous, delta, exact):
     add("h0 = H[i]")
     add("rc = refr[i]")
     add("frozen = rc > 0")
-    add(f"drive = I[i] + {const('I_e')}")
+    add("i0 = I[i]")
+    add(f"drive = i0 + {const('I_e')}")
     add("adapt = asc_sum[i]")
     add(f"el = {const('E_L')}")
     add(f"gl = {const('G')}")
@@ -146,6 +150,7 @@ def _source(ports, n_asc, flags, heterogeneous, delta, exact):
         for j in range(n_asc):
             add(f"{view('asc', j)} = a{j} if quiet else ao{j}")
     add("V[i] = vn if quiet else v0")
+    add(f"I[i] = {w.per_neuron_or_shared('I_next', shared_current)} if quiet else i0")
     add("asc_sum[i] = adapt_n if quiet else adapt")
     add("th_s[i] = ths if quiet else ths0")
     add("th_v[i] = thv if quiet else thv0")
@@ -157,7 +162,8 @@ def _source(ports, n_asc, flags, heterogeneous, delta, exact):
 
 def quiet_step(state: dict, c: dict, flags, ports: int, n_asc: int, h: float, eps_abs: float):
     """Run the loop on ``state`` (the names of :data:`STATE`: (N,) rows, or (rows, N) for
-    dg, g, asc, delta; ``delta`` may be None) with the model's step constants ``c``. Returns
+    dg, g, asc, delta; ``delta`` may be None; ``I_next`` one value or (N,), where it is
+    missing ``I`` is kept) with the model's step constants ``c``. Returns
     a dict of :data:`RESULTS` shaped like the state, ``spike`` as a float 0/1 row,
     ``loud_mask`` an int32 0/1 row of the neurons whose step was not quiet (their state is
     returned unchanged, their spike 0) and ``loud`` their number. The state's buffers are
@@ -169,9 +175,11 @@ def quiet_step(state: dict, c: dict, flags, ports: int, n_asc: int, h: float, ep
     heterogeneous = native_loop.is_heterogeneous(c, layout, n)
     flags = tuple(map(bool, flags))
     dtype_name = np.dtype(dtype).name
+    state, shared = native_loop.with_next_current(state)
     target = native_loop.compile_loop(
         "glif_quiet", _source(ports, n_asc, flags, heterogeneous, delta,
-                              exact=dtype_name == "float64"), layout, dtype_name)
+                              exact=dtype_name == "float64", shared_current=shared),
+        layout, dtype_name)
     if not delta:
         state = {**state, "delta": np.zeros((1,), dtype_name)}
     return native_loop.call(target, layout, state, c, heterogeneous, h, eps_abs)

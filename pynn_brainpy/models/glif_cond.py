@@ -486,20 +486,22 @@ class glif_cond(InputDynamics):
             state["delta"] = jnp.stack([jnp.broadcast_to(jnp.asarray(self.delta_inputs_for(
                 lab, "receptor_0", u.nS), dtype).reshape(-1), (n,))
                 for lab in self.receptor_labels])
+        # 5. (below) The current buffered for the next step: one value or one per neuron.
+        x_now = magnitude(x, u.pA, "x") if isinstance(x, u.Quantity) else x
+        current = jnp.asarray(x_now + self.current_inputs(u.pA), dtype).reshape(-1)
         if _glif_native.available(dtype):
-            # nearly every step is quiet: the native loop (in place), then the XLA step for
-            # the neurons whose step was not (the loop left their state as it was)
-            fast = _glif_native.quiet_step(state, c, self.flags, self.n_receptors, self.n_asc,
-                                           self.dt, _EPS_ABS)
-            new = native_loop.redo_loud(fast, lambda new: self._step(
-                {**state, **{k: new[k] for k in _glif_native.IN_PLACE}}, c))
+            # nearly every step is quiet: the native loop (in place, I_stim too), then the
+            # XLA step for the neurons whose step was not (the loop left their state as it
+            # was)
+            fast = _glif_native.quiet_step({**state, "I_next": current}, c, self.flags,
+                                           self.n_receptors, self.n_asc, self.dt, _EPS_ABS)
+            new = native_loop.redo_loud(fast, lambda new: {
+                **self._step({**state, **{k: new[k] for k in _glif_native.IN_PLACE}}, c),
+                "I": jnp.broadcast_to(current, (n,))})
+            I_next = new["I"]
         else:
             new = self._step(state, c)
-
-        # 5. Buffer the current for the next step.
-        x_now = magnitude(x, u.pA, "x") if isinstance(x, u.Quantity) else x
-        I_next = jnp.broadcast_to(jnp.asarray(x_now + self.current_inputs(u.pA), dtype)
-                                  .reshape(-1), (n,))
+            I_next = jnp.broadcast_to(current, (n,))
 
         step = self.step_count.value
         self.V_rel.value = new["V"].reshape(shape)

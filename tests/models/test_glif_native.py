@@ -42,7 +42,8 @@ def _state(model, rng, quiet=True):
             "th_v": arr(rng.uniform(-1.0, 1.0, n)),
             "refr": jnp.asarray(rng.integers(-2, 3, n).clip(0), jnp.int32),
             "H": arr(np.full(n, 0.5) if quiet else rng.choice([0.5, 0.05], n)),
-            "delta": arr(rng.uniform(0, 3.0, (ports, n)))}
+            "delta": arr(rng.uniform(0, 3.0, (ports, n))),
+            "I_next": arr(rng.uniform(0, 300.0, n))}
 
 
 def _both(model, state):
@@ -73,7 +74,20 @@ def test_quiet_step_equals_the_xla_step(variant, ports, heterogeneous, precision
     rtol = 1e-12 if precision == 64 else 1e-4
     for key in ("V", "dg", "g", "asc", "asc_sum", "th_s", "th_v", "H"):
         np.testing.assert_allclose(native[key], xla[key], rtol=rtol, atol=rtol, err_msg=key)
+    np.testing.assert_array_equal(native["I"], state["I_next"])
     brainstate.environ.set(precision=64)
+
+
+def test_the_loop_buffers_one_shared_next_current_or_one_per_neuron():
+    brainstate.environ.set(precision=64)
+    rng = np.random.default_rng(11)
+    with brainstate.environ.context(dt=0.1):
+        model = _model(5, 2, False, rng)
+        state = _state(model, rng)
+        shared, _ = _both(model, dict(state, I_next=jnp.asarray([42.0])))
+        kept, _ = _both(model, dict(state, I_next=None))
+    np.testing.assert_array_equal(shared["I"], 42.0)
+    np.testing.assert_array_equal(kept["I"], state["I"])
 
 
 def test_a_step_that_is_not_quiet_is_counted_marked_and_left_alone():
@@ -94,6 +108,7 @@ def test_a_step_that_is_not_quiet_is_counted_marked_and_left_alone():
     assert int(native_big["loud"]) == 1
     np.testing.assert_array_equal(np.flatnonzero(native_big["loud_mask"]), [17])
     assert not np.asarray(native["spike"])[loud].any()
+    xla = dict(xla, I=state["I_next"])            # the buffered current: the next one
     for key in _glif_native.IN_PLACE:
         old, new, ref = (np.asarray(x[key]) for x in (state, native, xla))
         np.testing.assert_array_equal(new[..., loud], old[..., loud], err_msg=key)
@@ -120,8 +135,9 @@ def test_update_takes_the_xla_step_for_the_neurons_that_are_not_quiet(every):
             asc=model.asc.value, asc_sum=model.asc_sum.value,
             th_s=model.threshold_spike.value, th_v=model.threshold_voltage.value,
             delta=None))
-        spike = model.update(0.0)
+        spike = model.update(5.0)                  # buffered for the next step
     V, H = np.asarray(model.V_rel.value), np.asarray(model.integration_step.value)
+    np.testing.assert_array_equal(model.I_stim.value, 5.0)    # loud neurons' too
     np.testing.assert_array_equal(V[loud], np.asarray(xla["V"])[loud])
     np.testing.assert_array_equal(H[loud], np.asarray(xla["H"])[loud])
     np.testing.assert_allclose(V[~loud], np.asarray(xla["V"])[~loud], rtol=1e-12)

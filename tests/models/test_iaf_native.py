@@ -118,8 +118,9 @@ def test_update_takes_the_xla_step_for_the_neurons_that_are_not_quiet(kind):
         xla = jax.jit(lambda s, w: model._xla_step(s, w, model.consts.value))(state, w)
         for label, row in zip(model.receptor_labels, w):
             model.add_delta_input(f"in_{label}", row, label=label)
-        spike = model.update(0.0)
+        spike = model.update(5.0)                  # buffered for the next step
     V, H = np.asarray(model.V_state.value), np.asarray(model.integration_step.value)
+    np.testing.assert_array_equal(model.I_stim.value, 5.0)    # loud neurons' too
     np.testing.assert_array_equal(V[loud], np.asarray(xla["V"])[loud])
     np.testing.assert_array_equal(H[loud], np.asarray(xla["H"])[loud])
     np.testing.assert_allclose(V[~loud], np.asarray(xla["V"])[~loud], rtol=1e-12)
