@@ -25,8 +25,8 @@ handler (:mod:`._event_handler`), so the ring holds the same numbers bit for bit
 
 The worker spins while batches come (a step is tens of µs) and sleeps after 1–3 ms without
 one (naps from 0.1 growing to 5 ms); a batch posted meanwhile is claimed back by the next
-call, so a sleeping worker costs speed, never correctness. ``PYNN_BRAINPY_RING_WORKER=0`` in the environment keeps the
-delivery synchronous.
+call, so a sleeping worker costs speed, never correctness. ``PYNN_BRAINPY_RING_WORKER=0`` in
+the environment keeps the delivery synchronous.
 """
 
 import atexit
@@ -283,6 +283,8 @@ def _serve(ctl):
 
 
 class _Worker:
+    """The control block, the spike list it points to, and the thread that serves it."""
+
     def __init__(self):
         self.control = np.zeros(_WORDS, np.int64)
         self.spike_list = np.zeros(2, np.int64)

@@ -3,7 +3,8 @@ r"""``glif_cond``'s quiet step as one native CPU loop (:mod:`..engine.native_loo
 The loop takes each neuron through the whole quiet step in registers: the whole-step
 Fehlberg trial (:meth:`glif_cond._whole_step`, conductance stages from their polynomials),
 the threshold and after-spike-current updates, the spike test, the reset and the incoming
-conductance jumps — the same expressions in the same order as the XLA code. A neuron whose
+conductance jumps — the same expressions in the same order as the XLA code — and it buffers
+the next step's current in ``I_stim``. A neuron whose
 step is not quiet keeps its state and is marked; where there is one,
 :meth:`glif_cond.update` runs the XLA step on the state the loop left and takes the marked
 neurons' results from it.
