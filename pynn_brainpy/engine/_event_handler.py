@@ -18,17 +18,23 @@ def _accumulate_into_ring(counts, weights, positions, indptr, step, ring, arrivi
     ``(step + delay) mod L``). Row ``(step + 1) mod L`` is then complete (delays >= 1):
     copied to ``arriving`` and cleared."""
     n = arriving.shape[0]
-    size = ring.shape[0]
-    base = (step % (size // n)) * n
+    base = (step % (ring.shape[0] // n)) * n
     for i in range(counts.shape[0]):
-        k = counts[i]
-        if k > 0:
-            for j in range(indptr[i], indptr[i + 1]):
-                at = base + positions[j]
-                if at >= size:                      # wrapped: no division per event
-                    at -= size
-                ring[at] += k * weights[j]
+        if counts[i] > 0:
+            add_sender_events(ring, weights, positions, indptr, i, counts[i], base)
     take_out_next_row(ring, arriving, step)
+
+
+@numba.njit(error_model="numpy", boundscheck=False, nogil=True)
+def add_sender_events(ring, weights, positions, indptr, i, k, base):
+    """``k`` spikes of sender ``i``: each of its CSR entries ``j`` adds ``k · weights[j]`` at
+    ``base + positions[j]``, wrapped around the ring."""
+    size = ring.shape[0]
+    for j in range(indptr[i], indptr[i + 1]):
+        at = base + positions[j]
+        if at >= size:                      # wrapped: no division per event
+            at -= size
+        ring[at] += k * weights[j]
 
 
 @numba.njit(error_model="numpy", boundscheck=False, nogil=True)

@@ -42,7 +42,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._event_handler import take_out_next_row
+from ._event_handler import add_sender_events, take_out_next_row
 from .native import (ARGS, RETS, _pointer, answered_metadata, buffer, done, frame_of, is_f64,
                      vector)
 
@@ -128,15 +128,9 @@ def _usleep(typingctx, microseconds):
 @numba.njit(error_model="numpy", boundscheck=False, nogil=True)
 def _add_events(ring, weights, positions, indptr, index, count, spiking, step, width):
     """The synchronous handler's accumulation, for the listed senders only."""
-    size = ring.shape[0]
-    base = (step % (size // width)) * width
+    base = (step % (ring.shape[0] // width)) * width
     for s in range(spiking):
-        i, k = index[s], count[s]
-        for j in range(indptr[i], indptr[i + 1]):
-            at = base + positions[j]
-            if at >= size:
-                at -= size
-            ring[at] += k * weights[j]
+        add_sender_events(ring, weights, positions, indptr, index[s], count[s], base)
 
 
 @numba.njit(error_model="numpy", boundscheck=False, nogil=True)
@@ -188,8 +182,8 @@ def _control(frame, at):
 
 
 @numba.njit(error_model="numpy", boundscheck=False, nogil=True)
-def _post(ctl, counts, step, ring, width, weights_address, positions_address, indptr_address,
-          nnz, f64):
+def _post(ctl, counts, step, ring_address, ring_size, width, weights_address,
+          positions_address, indptr_address, nnz, f64):
     """List the spiking senders and post the batch; ERROR (nothing posted) if the spike list
     has no room for every sender (:func:`reserve` was not called)."""
     words = numba.carray(_pointer(ctl), (_WORDS,), np.int64)
@@ -205,8 +199,8 @@ def _post(ctl, counts, step, ring, width, weights_address, positions_address, in
             listed[spiking] = i
             values[spiking] = counts[i]
             spiking += 1
-    words[RING], words[RING_SIZE], words[WIDTH], words[STEP] = (ring[0], ring[1], width,
-                                                                 step)
+    words[RING], words[RING_SIZE], words[WIDTH], words[STEP] = (ring_address, ring_size,
+                                                                 width, step)
     words[WEIGHTS], words[POSITIONS], words[INDPTR] = (weights_address, positions_address,
                                                        indptr_address)
     words[NNZ], words[F64], words[SPIKING] = nnz, f64, spiking
@@ -243,7 +237,7 @@ def handler(frame_address):
 @numba.njit(error_model="numpy", boundscheck=False, nogil=True)
 def _take_out_and_post(ctl, step, addresses, counts, weights, ring, arriving, f64):
     take_out_next_row(ring, arriving, step)
-    _post(ctl, counts, step, (addresses[0], ring.shape[0]), arriving.shape[0], addresses[1],
+    _post(ctl, counts, step, addresses[0], ring.shape[0], arriving.shape[0], addresses[1],
           addresses[2], addresses[3], weights.shape[0], f64)
 
 

@@ -403,10 +403,12 @@ class Network:
         the CPU, where only the static block writes into the ring and every delay is at least
         2 steps (so a step's events are not needed before the next step has run)."""
         b = self._block
-        if b is None or self._plastic or not worker_available(self.dtype):
+        if b is None or self._plastic:
             return False
-        return min((int(np.min(self.synapses[i].delay)) for i in b.members
-                    if self.synapses[i].delay.size), default=0) >= 2
+        shortest = min((int(np.min(self.synapses[i].delay)) for i in b.members
+                        if self.synapses[i].delay.size), default=0)
+        # asked last: it compiles the worker's handlers (seconds, once per cache)
+        return shortest >= 2 and worker_available(self.dtype)
 
     def set_weights(self, index: int, weight: np.ndarray):
         """New weights for Synapses ``index`` (same connections); no recompilation."""

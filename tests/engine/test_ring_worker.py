@@ -57,9 +57,11 @@ def test_the_worker_delivers_what_the_synchronous_handler_delivers(dtype):
     ring, arrivals = _run(dtype, None)
     assert np.count_nonzero(arrivals) > 1000             # the ring was used
     for _ in range(3):
+        before = sum(_ring_worker.batches())
         ring_w, arrivals_w = _run(dtype, _ring_worker.address_words())
         np.testing.assert_array_equal(arrivals_w, arrivals)
         np.testing.assert_array_equal(ring_w, ring)
+        assert sum(_ring_worker.batches()) == before + STEPS     # each batch added once
 
 
 def test_without_a_worker_thread_the_batches_are_claimed_back():
@@ -69,7 +71,9 @@ def test_without_a_worker_thread_the_batches_are_claimed_back():
     _ring_worker._WORKER.stop()
     try:
         ring, arrivals = _run(np.float64, None)
+        by_worker, by_caller = _ring_worker.batches()
         ring_w, arrivals_w = _run(np.float64, _ring_worker.address_words())
+        assert _ring_worker.batches() == (by_worker, by_caller + STEPS)
     finally:
         _ring_worker.reserve(N_PRE)                     # starts the worker again
     np.testing.assert_array_equal(arrivals_w, arrivals)
