@@ -128,9 +128,22 @@ def api_version() -> Optional[Tuple[int, int]]:
 _KEEP_ALIVE = []   # compiled handlers: their code must outlive every call
 
 
-def _vectoriser_checks(limit: int) -> None:
+def _vectoriser_options(memory_checks: int, vector_width: int) -> None:
     import llvmlite.binding as llvm
-    llvm.set_option("", f"-vectorize-memory-check-threshold={int(limit)}")
+    llvm.set_option("", f"-vectorize-memory-check-threshold={int(memory_checks)}")
+    llvm.set_option("", f"-force-vector-width={int(vector_width)}")
+
+
+def wide_vector_width() -> int:
+    """A loop vector width, in elements, for the native loops whose every element is a long
+    chain of dependent operations: 32 where numba compiles for the host and the host has
+    AVX2 (two to four vector registers per value, enough independent work to hide the
+    chain's latency), else 0 (LLVM's own choice)."""
+    import llvmlite.binding as llvm
+    from numba.core import config
+    if config.CPU_NAME:                       # numba compiles for another CPU than this one
+        return 0
+    return 32 if llvm.get_host_cpu_features().get("avx2", False) else 0
 
 
 # LLVM's default limit on the run-time checks by which its loop vectoriser proves that a
@@ -140,13 +153,17 @@ _DEFAULT_MEMORY_CHECKS = 128
 
 @functools.lru_cache(maxsize=None)
 def register(name: str, handler: Callable, cache: bool = True,
-             memory_checks: int = _DEFAULT_MEMORY_CHECKS) -> Optional[str]:
+             memory_checks: int = _DEFAULT_MEMORY_CHECKS,
+             vector_width: int = 0) -> Optional[str]:
     """Compile ``handler(frame_address) -> error pointer`` (a Python function written for
     numba with the helpers above) as a ``numba.cfunc`` and register it as the CPU target
     ``name``; returns ``name``, or None where jaxlib lacks the C API header. ``cache``: keep
     the machine code on disk (the handler needs a source file). ``memory_checks``: LLVM's
     limit on the vectoriser's overlap checks while this handler compiles (a loop over many
-    arrays needs more than the default to be vectorised), set back afterwards."""
+    arrays needs more than the default to be vectorised); ``vector_width``: the width, in
+    elements, that LLVM's loop vectoriser must use (0: its own choice); both set back
+    afterwards. Neither is part of numba's cache key: a handler compiled with other values
+    must have another source."""
     global _API_MAJOR, _API_MINOR
     version = api_version()
     if version is None:
@@ -155,13 +172,13 @@ def register(name: str, handler: Callable, cache: bool = True,
     handler.__qualname__ = f"{handler.__name__}_ffi_api_{version[0]}_{version[1]}"
     signature = types.voidptr(types.voidptr)
     options = dict(error_model="numpy", boundscheck=False)
-    _vectoriser_checks(memory_checks)
+    _vectoriser_options(memory_checks, vector_width)
     try:
         compiled = numba.cfunc(signature, cache=cache, **options)(handler)
     except RuntimeError:        # no writable cache directory: compile for this process only
         compiled = numba.cfunc(signature, **options)(handler)
     finally:
-        _vectoriser_checks(_DEFAULT_MEMORY_CHECKS)
+        _vectoriser_options(_DEFAULT_MEMORY_CHECKS, 0)
     import jax
     jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(compiled.address), platform="cpu")
     _KEEP_ALIVE.append(compiled)

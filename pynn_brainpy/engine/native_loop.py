@@ -23,7 +23,13 @@ This module holds what the models' loops share; each model writes its own body
 * :func:`call`: the XLA call.
 
 Every neuron's arithmetic is written out so that LLVM vectorises the loop over neurons; the
-expressions are those of the XLA code in the same order. In float64 the loops round every
+expressions are those of the XLA code in the same order. A neuron's step is a long chain of
+dependent operations (the six Fehlberg stages), so the loop is bound by the chain's latency
+rather than by arithmetic throughput; where the CPU has AVX2 the loops are compiled 32
+neurons wide (:func:`.native.wide_vector_width`; LLVM's own choice was 8 floats or 4 doubles
+per iteration), which keeps enough independent work in flight: 4000 GLIF5 neurons took 9.7-
+11.4 instead of 18.6-21 ns per neuron-step in float64, 4.4-4.7 instead of 6.9-9.1 in float32
+(session 10's machine, ``benchmarks/neuron_update.py``; docs/performance.md). In float64 the loops round every
 operation separately, as NEST does (GSL's order, no fused multiply-adds, true divisions), so
 they keep its results bit for bit; they agree with XLA's step up to XLA's fused multiply-adds.
 In float32, which makes no such promise, the loops let LLVM fuse multiply-adds (numba's
@@ -286,6 +292,9 @@ def _cache_dir() -> str:
 
 @functools.lru_cache(maxsize=None)
 def _compile_source(prefix: str, source: str) -> str:
+    width = native.wide_vector_width()
+    # the width is not in numba's cache key: it goes into the module's source (and name)
+    source = f"# LLVM loop vector width: {width or 'its own choice'}\n{source}"
     digest = hashlib.sha1(source.encode()).hexdigest()[:16]
     name = f"{prefix}_{digest}"
     path = os.path.join(_cache_dir(), name + ".py")
@@ -298,8 +307,12 @@ def _compile_source(prefix: str, source: str) -> str:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module           # numba's cache finds functions by module
     spec.loader.exec_module(module)
-    # some 25 arrays: the vectoriser needs more overlap checks than LLVM allows by default
-    return native.register(f"pynn_brainpy_{name}", module.handler, memory_checks=1024)
+    # some 25 arrays: the vectoriser needs more overlap checks than LLVM allows by default;
+    # each neuron's step is a long chain of dependent operations (the Fehlberg stages), and
+    # LLVM's own width (8 floats or 4 doubles here) keeps too few neurons in flight to hide
+    # the chain's latency (module docstring)
+    return native.register(f"pynn_brainpy_{name}", module.handler, memory_checks=1024,
+                           vector_width=width)
 
 
 def compile_loop(prefix: str, loop: str, layout: Layout, dtype_name: str) -> str:

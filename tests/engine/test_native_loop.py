@@ -123,6 +123,44 @@ def test_float64_loops_round_every_operation():
     np.testing.assert_array_equal(got, 0.0)     # fused: 2^-54
 
 
+def test_the_wide_vector_width_is_for_this_host_only(monkeypatch):
+    """32 elements where numba compiles for this host and it has AVX2; LLVM's own choice
+    (0) where numba compiles for another CPU (NUMBA_CPU_NAME)."""
+    import llvmlite.binding as llvm
+    from numba.core import config
+    from pynn_brainpy.engine import native
+
+    monkeypatch.setattr(config, "CPU_NAME", None)
+    assert native.wide_vector_width() == (
+        32 if llvm.get_host_cpu_features().get("avx2", False) else 0)
+    monkeypatch.setattr(config, "CPU_NAME", "generic")
+    assert native.wide_vector_width() == 0
+
+
+@pytest.mark.skipif(not native_loop.available(np.float64), reason="no native loops here")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_wide_loops_are_right_at_every_length(dtype):
+    """Every length from 1 to 70 (the vector body, the remainder, both) gives the per-element
+    result; the module names the vector width it was compiled with (numba's cache does
+    not key on it)."""
+    import brainstate
+    from pynn_brainpy.engine import native
+
+    brainstate.environ.set(precision=64 if dtype == np.float64 else 32)
+    rng = np.random.default_rng(3)
+    for n in range(1, 71):
+        V = rng.uniform(-10.0, 10.0, n).astype(dtype)
+        got = _run_one_line_loop("test_lengths", lambda w: f"V[i] * {w.const('c')} + one",
+                                 True, dtype, V, c=dtype(0.5))
+        np.testing.assert_array_equal(got, V * dtype(0.5) + dtype(1.0))
+    width = native.wide_vector_width() or "its own choice"
+    import glob
+    import os
+    modules = glob.glob(os.path.join(native_loop._cache_dir(), "test_lengths_*.py"))
+    assert modules and all(open(m).readline().strip() == f"# LLVM loop vector width: {width}"
+                           for m in modules)
+
+
 def test_redo_loud_takes_the_xla_results_of_the_marked_neurons_only():
     import jax.numpy as jnp
 
