@@ -366,6 +366,7 @@ class Network:
                              "(maximum delay in steps + 1, cells with synaptic input) is too "
                              "large for int32 positions (at most 2**30 numbers).")
         self._block = self._build_block()
+        self._static_on_device = None
         self._plastic = [i for i, syn in enumerate(self.synapses) if syn.dynamics is not None]
         self._ring_worker = self._may_use_ring_worker()
         self._compiled = {}
@@ -414,6 +415,7 @@ class Network:
         """New weights for Synapses ``index`` (same connections); no recompilation."""
         w = np.broadcast_to(np.asarray(weight, np.float64), self.synapses[index].pre_idx.shape)
         self.synapses[index].weight = w
+        self._static_on_device = None
         if self.synapses[index].dynamics is not None and hasattr(self, "_carry"):
             state = dict(self._carry["plastic"][index])
             state["weight"] = jnp.asarray(w, self.dtype)
@@ -518,10 +520,7 @@ class Network:
     def _arguments(self):
         """The arguments of this run's chunks: the static connections' weights and ring
         positions, source and synapse parameters, the plastic synapses' connection arrays."""
-        b = self._block
-        weights = None if b is None else jnp.asarray(
-            np.concatenate([self.synapses[i].weight for i in b.members])[b.order], self.dtype)
-        positions = None if b is None else jnp.asarray(b.indices)
+        weights, positions = self._static_arguments()
         plastic = {i: {k: jnp.asarray(v, self.dtype)
                        for k, v in self.synapses[i].dynamics.params.items()}
                    for i in self._plastic}
@@ -537,6 +536,18 @@ class Network:
                     i: tuple(jnp.asarray(a, jnp.int32) for a in (
                         self.synapses[i].pre_idx, self.synapses[i].post_idx,
                         self.synapses[i].delay)) for i in self._plastic}}
+
+    def _static_arguments(self):
+        """The static connections' weights (in the block's order) and ring positions on the
+        device, kept from run to run until weights change (for millions of connections
+        their ordering and copy took ~30 ms, every run)."""
+        b = self._block
+        if b is None:
+            return None, None
+        if self._static_on_device is None:
+            weights = np.concatenate([self.synapses[i].weight for i in b.members])[b.order]
+            self._static_on_device = (jnp.asarray(weights, self.dtype), jnp.asarray(b.indices))
+        return self._static_on_device
 
     def _step_fn(self, args):
         groups, block, probes = self.groups, self._block, self.probes
