@@ -11,9 +11,12 @@ Without the header (a jaxlib that does not ship it) :func:`api_version` is None 
 callers use their plain-XLA versions.
 """
 
+import contextlib
 import functools
 import os
 import re
+import sys
+import tempfile
 from typing import Callable, Optional, Tuple
 
 import numba
@@ -146,6 +149,35 @@ def wide_vector_width() -> int:
     return 32 if llvm.get_host_cpu_features().get("avx2", False) else 0
 
 
+@contextlib.contextmanager
+def _vectoriser_remarks_dropped(active: bool):
+    """With a forced vector width LLVM prints a remark to the process's stderr for every loop
+    it cannot vectorise, such as the handler's walk along XLA's extension chain; while
+    ``active``, stderr goes to a file and comes back without those lines."""
+    if not active:
+        yield
+        return
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:             # no stderr to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode(errors="replace").splitlines(True)
+                    if not (line.startswith("remark: ") and "loop not vectorized" in line)]
+            if kept:
+                sys.stderr.write("".join(kept))
+
+
 # LLVM's default limit on the run-time checks by which its loop vectoriser proves that a
 # loop's arrays do not overlap (numba cannot tell it that they never do)
 _DEFAULT_MEMORY_CHECKS = 128
@@ -174,9 +206,11 @@ def register(name: str, handler: Callable, cache: bool = True,
     options = dict(error_model="numpy", boundscheck=False)
     _vectoriser_options(memory_checks, vector_width)
     try:
-        compiled = numba.cfunc(signature, cache=cache, **options)(handler)
-    except RuntimeError:        # no writable cache directory: compile for this process only
-        compiled = numba.cfunc(signature, **options)(handler)
+        with _vectoriser_remarks_dropped(vector_width > 0):
+            try:
+                compiled = numba.cfunc(signature, cache=cache, **options)(handler)
+            except RuntimeError:    # no writable cache directory: for this process only
+                compiled = numba.cfunc(signature, **options)(handler)
     finally:
         _vectoriser_options(_DEFAULT_MEMORY_CHECKS, 0)
     import jax

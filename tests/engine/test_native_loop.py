@@ -137,6 +137,23 @@ def test_the_wide_vector_width_is_for_this_host_only(monkeypatch):
     assert native.wide_vector_width() == 0
 
 
+def test_forced_width_remarks_are_dropped_and_other_output_kept(capfd):
+    """LLVM's "loop not vectorized" remarks (printed for every loop that a forced width
+    cannot vectorise) do not reach stderr; anything else written there meanwhile does."""
+    import os
+    from pynn_brainpy.engine import native
+
+    with native._vectoriser_remarks_dropped(True):
+        os.write(2, b"remark: <unknown>:0:0: loop not vectorized: value that could not be "
+                    b"identified as reduction is used outside the loop\n")
+        os.write(2, b"a warning that matters\n")
+    with native._vectoriser_remarks_dropped(False):
+        os.write(2, b"remark: <unknown>:0:0: loop not vectorized: left alone\n")
+    err = capfd.readouterr().err
+    assert "a warning that matters" in err
+    assert "used outside the loop" not in err and "left alone" in err
+
+
 @pytest.mark.skipif(not native_loop.available(np.float64), reason="no native loops here")
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_wide_loops_are_right_at_every_length(dtype):
