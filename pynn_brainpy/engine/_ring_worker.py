@@ -1,32 +1,39 @@
-"""A second CPU core for the ring buffer: a step's synaptic events added while the next step runs.
+"""A second CPU core for the ring buffer: a step's synaptic events added while the next steps run.
 
 A spike of step ``m`` with a delay of ``D`` steps lands in ring row ``m + D``, and the row that
 step ``m + 1`` takes out is complete once the spikes of steps up to ``m + 1 − D_min`` are in.
-With ``D_min ≥ 2`` the events of step ``m`` are therefore not needed before step ``m + 1`` has
-run: :func:`handler` takes out the next row, hands the step's spikes to a worker thread and
-returns, and the worker adds their events into the ring while XLA's thread runs the next step
-(neuron updates, sources, recording). The next call first makes sure the previous batch is in.
+So with ``D_min ≥ 2`` the events of the last ``K = D_min − 1`` steps are not needed yet when
+a step's row is taken out: :func:`handler` takes out the next row, hands the step's spikes to
+a worker thread and returns, and the worker adds their events into the ring while XLA's
+thread runs the next steps (neuron updates, sources, recording). Up to ``K`` batches
+(:data:`MAX_DEPTH` at most; the network chooses, :func:`reserve`) are in flight, one per
+slot; a call first makes sure that the batch which last held its slot is in.
 
 Hand-over, all through one control block of int64 words (atomics: acquire/release, one CAS):
 
-* ``STATE``: ``IDLE`` → ``POSTED`` (the handler, after writing the batch) → ``CLAIMED`` (the
-  worker, by CAS) → ``IDLE`` (the worker, done). A handler that finds its previous batch still
-  ``POSTED`` claims it back by CAS and adds it itself: nothing ever waits for a thread that is
-  asleep, descheduled or gone, only for one that is adding a batch right now.
-* The batch: the ring's address, size and row width, the step, the CSR arrays' addresses, the
-  spiking senders as (index, count) pairs copied into the block's spike list (XLA may reuse the
-  counts' buffer once the handler returns; the CSR arrays and the ring live for the whole
-  chunk, and :func:`join_handler` ends every chunk).
-* The ring must stay where it is between calls: each call checks that it receives the ring the
-  previous batch was added to and otherwise sets ``ERROR`` (:func:`check` raises).
+* Batches are numbered; batch ``b`` goes into slot ``b mod K``, whose ticket is
+  ``4·b + state``, state ``IDLE`` → ``POSTED`` (the handler, after writing the batch) →
+  ``CLAIMED`` (whoever adds it, by CAS) → ``IDLE``. ``NEXT`` is the number of the next batch
+  to add: a batch is claimed only when it is the next, so batches are added one at a time
+  and in order, and the batch number in the ticket keeps a slot reused meanwhile from being
+  taken for an older batch.
+* A handler that needs a batch still ``POSTED`` claims it back and adds it itself: nothing
+  ever waits for a thread that is asleep, descheduled or gone, only for one that is adding a
+  batch right now. The chunk's last call (:func:`join_handler`) adds whatever is left.
+* A batch: the ring's address, size and row width, the step, the CSR arrays' addresses, the
+  spiking senders as (index, count) pairs copied into its slot's spike list (XLA may reuse
+  the counts' buffer once the handler returns; the CSR arrays and the ring live for the whole
+  chunk).
+* The ring must stay where it is between calls: each call checks that it receives the ring
+  the last batch was posted with and otherwise sets ``ERROR`` (:func:`check` raises).
 
-The batches run in step order and each adds its events in the order of the synchronous
-handler (:mod:`._event_handler`), so the ring holds the same numbers bit for bit.
+Each batch adds its events in the order of the synchronous handler (:mod:`._event_handler`),
+so the ring holds the same numbers bit for bit.
 
 The worker spins while batches come (a step is tens of µs) and sleeps after 1–3 ms without
-one (naps from 0.1 growing to 5 ms); a batch posted meanwhile is claimed back by the next
-call, so a sleeping worker costs speed, never correctness. ``PYNN_BRAINPY_RING_WORKER=0`` in
-the environment keeps the delivery synchronous.
+one (naps from 0.1 growing to 5 ms); a batch posted meanwhile is claimed back when it is
+needed, so a sleeping worker costs speed, never correctness. ``PYNN_BRAINPY_RING_WORKER=0``
+in the environment keeps the delivery synchronous.
 """
 
 import atexit
@@ -51,10 +58,18 @@ __all__ = ["ENABLED", "address_words", "batches", "check", "handler", "join_hand
 
 ENABLED = os.environ.get("PYNN_BRAINPY_RING_WORKER", "1") != "0"
 
-# words of the control block
-(STATE, STOP, ERROR, RING, RING_SIZE, WIDTH, STEP, WEIGHTS, POSITIONS, INDPTR, NNZ, F64,
- SPIKING, LIST, CAPACITY, BY_WORKER, BY_CALLER) = range(17)
-_WORDS = 17
+# words of the control block: a header, then one block of words per slot
+(STOP, ERROR, CAPACITY, LISTS, DEPTH, NEXT, POSTED_COUNT, LAST_RING, BY_WORKER,
+ BY_CALLER) = range(10)
+_HEADER = 10
+# a slot: its ticket (batch number · 4 + state) and the batch
+(TICKET, RING, RING_SIZE, WIDTH, STEP, WEIGHTS, POSITIONS, INDPTR, NNZ, F64,
+ SPIKING) = range(11)
+_SLOT_WORDS = 11
+#: The most batches in flight (a network whose shortest delay is D steps uses min(D − 1,
+#: MAX_DEPTH) slots).
+MAX_DEPTH = 4
+_WORDS = _HEADER + MAX_DEPTH * _SLOT_WORDS
 IDLE, POSTED, CLAIMED = 0, 1, 2
 _SPIN_TICKS = 5_000_000       # time-stamp counter ticks of spinning before sleeping: 1-3 ms
 _FIRST_SLEEP_US, _LONGEST_SLEEP_US = 100, 5000
@@ -133,13 +148,32 @@ def _add_events(ring, weights, positions, indptr, index, count, spiking, step, w
         add_sender_events(ring, weights, positions, indptr, index[s], count[s], base)
 
 
+@numba.njit(nogil=True)
+def _header(ctl):
+    return numba.carray(_pointer(ctl), (_HEADER,), np.int64)
+
+
+@numba.njit(nogil=True)
+def _slot_address(ctl, batch, depth):
+    return ctl + 8 * (_HEADER + (batch % depth) * _SLOT_WORDS)
+
+
+@numba.njit(nogil=True)
+def _spike_list(ctl, batch, depth):
+    """The (index, count) list of the slot of ``batch``: 2 · CAPACITY words."""
+    header = _header(ctl)
+    capacity = header[CAPACITY]
+    at = header[LISTS] + 8 * (batch % depth) * 2 * capacity
+    return numba.carray(_pointer(at), (2 * capacity,), np.int64)
+
+
 @numba.njit(error_model="numpy", boundscheck=False, nogil=True)
-def _run_batch(ctl):
-    """Add the posted batch described in the control block at address ``ctl``."""
-    words = numba.carray(_pointer(ctl), (_WORDS,), np.int64)
+def _run_batch(ctl, batch, depth):
+    """Add batch number ``batch``, described in its slot."""
+    words = numba.carray(_pointer(_slot_address(ctl, batch, depth)), (_SLOT_WORDS,), np.int64)
     size, width, spiking, nnz = words[RING_SIZE], words[WIDTH], words[SPIKING], words[NNZ]
-    capacity = words[CAPACITY]
-    listed = numba.carray(_pointer(words[LIST]), (2 * capacity,), np.int64)
+    capacity = _header(ctl)[CAPACITY]
+    listed = _spike_list(ctl, batch, depth)
     index = listed[:spiking]
     counts = listed[capacity:capacity + spiking].view(np.float64)
     indptr = numba.carray(_pointer(words[INDPTR]), (capacity + 1,), np.int32)
@@ -159,18 +193,38 @@ def _run_batch(ctl):
 
 
 @numba.njit(nogil=True)
-def _finish_previous(ctl, ring_address):
-    """Make sure the previous batch is in the ring (claim it back if no worker took it); set
-    ERROR if the ring it went into is not ``ring_address``."""
-    state = ctl + 8 * STATE
-    if _load(state) == POSTED and _cas(state, POSTED, CLAIMED):
-        _run_batch(ctl)
-        numba.carray(_pointer(ctl), (_WORDS,), np.int64)[BY_CALLER] += 1
-        _store(state, IDLE)
-    while _load(state) != IDLE:
-        _pause()
-    words = numba.carray(_pointer(ctl), (_WORDS,), np.int64)
-    if words[RING] != 0 and words[RING] != ring_address:
+def _try_add(ctl, batch, counter):
+    """Add ``batch`` if it is the next one to add and posted, and nobody claimed it (CAS on
+    its ticket, which carries the batch number: a slot reused meanwhile cannot be taken for
+    it); count it in ``counter``. True if this call added it."""
+    depth = _header(ctl)[DEPTH]
+    ticket = _slot_address(ctl, batch, depth) + 8 * TICKET
+    if _load(ctl + 8 * NEXT) != batch or not _cas(ticket, 4 * batch + POSTED,
+                                                  4 * batch + CLAIMED):
+        return False
+    _run_batch(ctl, batch, depth)
+    _header(ctl)[counter] += 1          # each counter has one writer
+    _store(ticket, 4 * batch + IDLE)
+    _store(ctl + 8 * NEXT, batch + 1)
+    return True
+
+
+@numba.njit(nogil=True)
+def _added_up_to(ctl, last):
+    """Make sure batches up to ``last`` are in the ring: those still posted are claimed back
+    in order and added here; one the worker is adding is waited for."""
+    while _load(ctl + 8 * NEXT) <= last:
+        if not _try_add(ctl, _load(ctl + 8 * NEXT), BY_CALLER):
+            _pause()
+
+
+@numba.njit(nogil=True)
+def _make_room(ctl, ring_address):
+    """Before a step's batch is posted: the batch that held its slot is in the ring (so are
+    all before it); ERROR if the ring of the last batch is not ``ring_address``."""
+    header = _header(ctl)
+    _added_up_to(ctl, header[POSTED_COUNT] - header[DEPTH])
+    if header[LAST_RING] != 0 and header[LAST_RING] != ring_address:
         _store(ctl + 8 * ERROR, 1)
 
 
@@ -184,14 +238,14 @@ def _control(frame, at):
 @numba.njit(error_model="numpy", boundscheck=False, nogil=True)
 def _post(ctl, counts, step, ring_address, ring_size, width, weights_address,
           positions_address, indptr_address, nnz, f64):
-    """List the spiking senders and post the batch; ERROR (nothing posted) if the spike list
-    has no room for every sender (:func:`reserve` was not called)."""
-    words = numba.carray(_pointer(ctl), (_WORDS,), np.int64)
-    capacity = words[CAPACITY]
+    """List the spiking senders in the next batch's slot and post it; ERROR (nothing posted)
+    if the spike list has no room for every sender (:func:`reserve` was not called)."""
+    header = _header(ctl)
+    capacity, depth, batch = header[CAPACITY], header[DEPTH], header[POSTED_COUNT]
     if counts.shape[0] > capacity:
         _store(ctl + 8 * ERROR, 2)
         return
-    listed = numba.carray(_pointer(words[LIST]), (2 * capacity,), np.int64)
+    listed = _spike_list(ctl, batch, depth)
     values = listed[capacity:].view(np.float64)
     spiking = 0
     for i in range(counts.shape[0]):
@@ -199,26 +253,31 @@ def _post(ctl, counts, step, ring_address, ring_size, width, weights_address,
             listed[spiking] = i
             values[spiking] = counts[i]
             spiking += 1
+    slot = _slot_address(ctl, batch, depth)
+    words = numba.carray(_pointer(slot), (_SLOT_WORDS,), np.int64)
     words[RING], words[RING_SIZE], words[WIDTH], words[STEP] = (ring_address, ring_size,
                                                                  width, step)
     words[WEIGHTS], words[POSITIONS], words[INDPTR] = (weights_address, positions_address,
                                                        indptr_address)
     words[NNZ], words[F64], words[SPIKING] = nnz, f64, spiking
-    _store(ctl + 8 * STATE, POSTED)
+    header[POSTED_COUNT] = batch + 1        # the handlers' word: the worker does not read it
+    header[LAST_RING] = ring_address
+    _store(slot + 8 * TICKET, 4 * batch + POSTED)
 
 
 def handler(frame_address):
     """XLA_FFI_Error* handler(XLA_FFI_CallFrame*): arguments counts, weights, positions,
     indptr, step (int32, one element), ring (aliased with the first result), control (the
-    control block's address as two uint32); results ring, arriving. The previous batch
-    finished, row ``(step + 1) mod L`` taken out and cleared, this step's spikes posted."""
+    control block's address as two uint32); results ring, arriving. The batch that held
+    this step's slot added, row ``(step + 1) mod L`` taken out and cleared, this step's
+    spikes posted."""
     frame = frame_of(frame_address)
     if answered_metadata(frame):
         return done()
     ctl = _control(frame, 6)
     ring_buffer, arriving_buffer = buffer(frame, RETS, 0), buffer(frame, RETS, 1)
     ring_address = ring_buffer[3]
-    _finish_previous(ctl, ring_address)
+    _make_room(ctl, ring_address)
     step = vector(buffer(frame, ARGS, 4), np.int32)[0]
     counts_buffer, weights_buffer = buffer(frame, ARGS, 0), buffer(frame, ARGS, 1)
     addresses = (ring_address, weights_buffer[3], buffer(frame, ARGS, 2)[3],
@@ -248,9 +307,11 @@ def join_handler(frame_address):
     if answered_metadata(frame):
         return done()
     ctl = _control(frame, 1)
-    ring_address = buffer(frame, RETS, 0)[3]
-    _finish_previous(ctl, ring_address)
-    numba.carray(_pointer(ctl), (_WORDS,), np.int64)[RING] = 0   # the next chunk's ring
+    header = _header(ctl)
+    _added_up_to(ctl, header[POSTED_COUNT] - 1)
+    if header[LAST_RING] != 0 and header[LAST_RING] != buffer(frame, RETS, 0)[3]:
+        _store(ctl + 8 * ERROR, 1)
+    header[LAST_RING] = 0                   # the next chunk's ring may be elsewhere
     return done()
 
 
@@ -259,14 +320,10 @@ def join_handler(frame_address):
 def _serve(ctl):
     """The worker: claim and add posted batches; spin for a few ms after the last one, then
     sleep in growing naps (a run's first batches are then claimed back by the handlers)."""
-    state = ctl + 8 * STATE
     last = _ticks()
     nap = _FIRST_SLEEP_US
     while _load(ctl + 8 * STOP) == 0:
-        if _load(state) == POSTED and _cas(state, POSTED, CLAIMED):
-            _run_batch(ctl)
-            numba.carray(_pointer(ctl), (_WORDS,), np.int64)[BY_WORKER] += 1
-            _store(state, IDLE)
+        if _try_add(ctl, _load(ctl + 8 * NEXT), BY_WORKER):
             last = _ticks()
             nap = _FIRST_SLEEP_US
         elif _ticks() - last < _SPIN_TICKS:
@@ -281,7 +338,8 @@ class _Worker:
 
     def __init__(self):
         self.control = np.zeros(_WORDS, np.int64)
-        self.spike_list = np.zeros(2, np.int64)
+        self.control[DEPTH] = 1
+        self.spike_lists = np.zeros(MAX_DEPTH * 2, np.int64)
         self.lock = threading.Lock()
         self.thread = None
 
@@ -312,23 +370,28 @@ _TURN = threading.Lock()
 
 
 @contextlib.contextmanager
-def turn(n_senders: int):
+def turn(n_senders: int, depth: int = 1):
     """The worker for one chunk of one network (a chunk ends with :func:`join_handler`;
     wait for it inside): chunks of networks run from different Python threads take turns.
-    Reserves room for ``n_senders``."""
+    Reserves room for ``n_senders`` and lets ``depth`` batches be in flight."""
     with _TURN:
-        reserve(n_senders)
+        reserve(n_senders, depth)
         yield
 
 
-def reserve(n_senders: int) -> None:
-    """Room for ``n_senders`` spiking senders per batch; starts the worker. Called between
-    chunks (no batch outstanding)."""
+def reserve(n_senders: int, depth: int = 1) -> None:
+    """Room for ``n_senders`` spiking senders per batch, ``depth`` batches in flight (1 to
+    :data:`MAX_DEPTH`; at most the shortest delay in steps minus one: a step's row must be
+    complete when it is taken out); starts the worker. Called between chunks (no batch
+    outstanding)."""
+    if not 1 <= depth <= MAX_DEPTH:
+        raise ValueError(f"depth must be in [1, {MAX_DEPTH}], got {depth}.")
     w = _WORKER
     if w.control[CAPACITY] < n_senders:
-        w.spike_list = np.zeros(2 * n_senders, np.int64)
-        w.control[LIST] = w.spike_list.ctypes.data
+        w.spike_lists = np.zeros(MAX_DEPTH * 2 * n_senders, np.int64)
+        w.control[LISTS] = w.spike_lists.ctypes.data
         w.control[CAPACITY] = n_senders
+    w.control[DEPTH] = depth
     w.start()
 
 

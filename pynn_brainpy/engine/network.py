@@ -403,13 +403,20 @@ class Network:
         """Whether the static delivery goes to the ring worker (:mod:`._ring_worker`): on
         the CPU, where only the static block writes into the ring and every delay is at least
         2 steps (so a step's events are not needed before the next step has run)."""
-        b = self._block
-        if b is None or self._plastic:
+        if self._block is None or self._plastic:
             return False
-        shortest = min((int(np.min(self.synapses[i].delay)) for i in b.members
-                        if self.synapses[i].delay.size), default=0)
         # asked last: it compiles the worker's handlers (seconds, once per cache)
-        return shortest >= 2 and worker_available(self.dtype)
+        return self._shortest_static_delay() >= 2 and worker_available(self.dtype)
+
+    def _shortest_static_delay(self) -> int:
+        """The static block's shortest delay in steps (0 without connections)."""
+        return min((int(np.min(self.synapses[i].delay)) for i in self._block.members
+                    if self.synapses[i].delay.size), default=0)
+
+    def _ring_depth(self) -> int:
+        """How many batches the ring worker may have in flight: a step's row must be complete
+        when it is taken out, so at most the shortest delay minus one."""
+        return max(1, min(self._shortest_static_delay() - 1, _ring_worker.MAX_DEPTH))
 
     def set_weights(self, index: int, weight: np.ndarray):
         """New weights for Synapses ``index`` (same connections); no recompilation."""
@@ -810,8 +817,9 @@ class Network:
                     if g.offsets is not None:
                         xs.setdefault("source_offsets", {})[gi] = jnp.asarray(
                             self._source_offsets(gi, m0, n, length), self.dtype)
-            with (_ring_worker.turn(self._block.indptr.size - 1) if self._ring_worker
-                  else contextlib.nullcontext()):
+            worker = (_ring_worker.turn(self._block.indptr.size - 1, self._ring_depth())
+                      if self._ring_worker else contextlib.nullcontext())
+            with worker:
                 self._carry, rec = self._compiled[(key, length)](self._carry, args, xs,
                                                                  jnp.asarray(n, jnp.int32))
                 jax.block_until_ready(self._carry["ring"])

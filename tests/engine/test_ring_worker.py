@@ -14,20 +14,21 @@ pytestmark = pytest.mark.skipif(not event_product.worker_available(np.float64),
 N_PRE, WIDTH, SLOTS, STEPS = 300, 50, 7, 400
 
 
-def _network(dtype):
-    """A CSR matrix with delays of 2..6 steps, and spike counts (0, 1, rarely 2) per step."""
+def _network(dtype, shortest=2):
+    """A CSR matrix with delays of ``shortest``..6 steps, and spike counts (0, 1, rarely 2)
+    per step."""
     rng = np.random.default_rng(0)
     lengths = rng.integers(0, 40, N_PRE)
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
-    positions = (rng.integers(2, SLOTS, indptr[-1]) * WIDTH
+    positions = (rng.integers(shortest, SLOTS, indptr[-1]) * WIDTH
                  + rng.integers(0, WIDTH, indptr[-1])).astype(np.int32)
     weights = rng.normal(0.0, 1.0, indptr[-1]).astype(dtype)
     counts = rng.choice([0.0, 1.0, 2.0], (STEPS, N_PRE), p=[0.95, 0.045, 0.005]).astype(dtype)
     return counts, weights, positions, indptr
 
 
-def _run(dtype, control, steps=STEPS):
-    counts, weights, positions, indptr = _network(dtype)
+def _run(dtype, control, steps=STEPS, shortest=2):
+    counts, weights, positions, indptr = _network(dtype, shortest)
 
     @jax.jit
     def run(counts, weights, positions, control):
@@ -50,34 +51,48 @@ def _run(dtype, control, steps=STEPS):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_the_worker_delivers_what_the_synchronous_handler_delivers(dtype):
+@pytest.mark.parametrize("depth", [1, 2, 4])
+def test_the_worker_delivers_what_the_synchronous_handler_delivers(dtype, depth):
+    """With ``depth`` batches in flight (delays of at least depth + 1 steps) the ring and
+    every row taken out are those of the synchronous handler, bit for bit."""
     import brainstate
     brainstate.environ.set(precision=64 if dtype == np.float64 else 32)
-    _ring_worker.reserve(N_PRE)
-    ring, arrivals = _run(dtype, None)
+    _ring_worker.reserve(N_PRE, depth)
+    ring, arrivals = _run(dtype, None, shortest=depth + 1)
     assert np.count_nonzero(arrivals) > 1000             # the ring was used
     for _ in range(3):
         before = sum(_ring_worker.batches())
-        ring_w, arrivals_w = _run(dtype, _ring_worker.address_words())
+        ring_w, arrivals_w = _run(dtype, _ring_worker.address_words(), shortest=depth + 1)
         np.testing.assert_array_equal(arrivals_w, arrivals)
         np.testing.assert_array_equal(ring_w, ring)
         assert sum(_ring_worker.batches()) == before + STEPS     # each batch added once
+    _ring_worker.reserve(N_PRE, 1)
 
 
-def test_without_a_worker_thread_the_batches_are_claimed_back():
+@pytest.mark.parametrize("depth", [1, 3])
+def test_without_a_worker_thread_the_batches_are_claimed_back(depth):
+    """Each handler call adds the batch whose slot it needs, the chunk's last call the rest
+    (in order: the same ring)."""
     import brainstate
     brainstate.environ.set(precision=64)
-    _ring_worker.reserve(N_PRE)
+    _ring_worker.reserve(N_PRE, depth)
     _ring_worker._WORKER.stop()
     try:
-        ring, arrivals = _run(np.float64, None)
+        ring, arrivals = _run(np.float64, None, shortest=depth + 1)
         by_worker, by_caller = _ring_worker.batches()
-        ring_w, arrivals_w = _run(np.float64, _ring_worker.address_words())
+        ring_w, arrivals_w = _run(np.float64, _ring_worker.address_words(),
+                                  shortest=depth + 1)
         assert _ring_worker.batches() == (by_worker, by_caller + STEPS)
     finally:
-        _ring_worker.reserve(N_PRE)                     # starts the worker again
+        _ring_worker.reserve(N_PRE, 1)                  # starts the worker again
     np.testing.assert_array_equal(arrivals_w, arrivals)
     np.testing.assert_array_equal(ring_w, ring)
+
+
+def test_the_depth_is_checked():
+    for depth in (0, _ring_worker.MAX_DEPTH + 1):
+        with pytest.raises(ValueError, match="depth must be in"):
+            _ring_worker.reserve(N_PRE, depth)
 
 
 def test_a_batch_without_room_in_the_spike_list_is_an_error():
@@ -135,3 +150,18 @@ def test_the_worker_needs_delays_of_two_steps_and_static_synapses_only():
     assert not _pynn_network(sim, 0.1)[1]               # one step: the next step needs it
     assert _pynn_network(sim, 0.2)[1]
     assert not _pynn_network(sim, 0.5, plastic=True)[1]
+
+
+@pytest.mark.parametrize("delay,depth", [(0.2, 1), (0.4, 3), (0.5, 4), (2.0, 4)])
+def test_a_network_lets_its_shortest_delay_minus_one_batches_be_in_flight(delay, depth):
+    from pynn_brainpy.engine import network as engine
+    from pynn_brainpy.models.glif_cond import glif_cond
+    import brainstate
+    with brainstate.environ.context(dt=0.1, precision=64):
+        groups = [engine.SpikeArrayGroup(2, [np.array([3]), np.array([5])]),
+                  engine.NeuronGroup(glif_cond(3), 3)]
+        steps = int(round(delay / 0.1))
+        syn = engine.Synapses(0, 1, "receptor_0", np.array([0, 1, 1]), np.array([0, 1, 2]),
+                              np.ones(3), np.array([steps, steps + 3, steps + 1]))
+        net = engine.Network(groups, [syn], [], dt=0.1)
+        assert net._ring_worker and net._ring_depth() == depth
