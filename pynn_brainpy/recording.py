@@ -83,8 +83,8 @@ class Recorder(recording.Recorder):
     def _recorded_indices(self, variable):
         ids = np.array(sorted(int(i) for i in self.recorded[variable]), dtype=np.int64)
         # a Population's ids are consecutive; PyNN's id_to_index would compare the array
-        # with an ID object, whose attribute lookups (numpy's) search the cell's parameters
-        # (~1 ms per call, every run)
+        # with an ID object, whose attribute lookups (numpy's) compute the cell's parameters,
+        # in every run
         return ids, ids - int(self.population.first_id)
 
     def _probes(self):

@@ -219,11 +219,12 @@ def _added_up_to(ctl, last):
 
 
 @numba.njit(nogil=True)
-def _make_room(ctl, ring_address):
-    """Before a step's batch is posted: the batch that held its slot is in the ring (so are
-    all before it); ERROR if the ring of the last batch is not ``ring_address``."""
+def _added_all_but(ctl, in_flight, ring_address):
+    """Every posted batch but the last ``in_flight`` is in the ring (so the one that held the
+    next slot, with ``in_flight = DEPTH - 1``, or all of them, with 0); ERROR if the last
+    batch went to another ring than ``ring_address``."""
     header = _header(ctl)
-    _added_up_to(ctl, header[POSTED_COUNT] - header[DEPTH])
+    _added_up_to(ctl, header[POSTED_COUNT] - 1 - in_flight)
     if header[LAST_RING] != 0 and header[LAST_RING] != ring_address:
         _store(ctl + 8 * ERROR, 1)
 
@@ -277,7 +278,7 @@ def handler(frame_address):
     ctl = _control(frame, 6)
     ring_buffer, arriving_buffer = buffer(frame, RETS, 0), buffer(frame, RETS, 1)
     ring_address = ring_buffer[3]
-    _make_room(ctl, ring_address)
+    _added_all_but(ctl, _header(ctl)[DEPTH] - 1, ring_address)
     step = vector(buffer(frame, ARGS, 4), np.int32)[0]
     counts_buffer, weights_buffer = buffer(frame, ARGS, 0), buffer(frame, ARGS, 1)
     addresses = (ring_address, weights_buffer[3], buffer(frame, ARGS, 2)[3],
@@ -307,11 +308,8 @@ def join_handler(frame_address):
     if answered_metadata(frame):
         return done()
     ctl = _control(frame, 1)
-    header = _header(ctl)
-    _added_up_to(ctl, header[POSTED_COUNT] - 1)
-    if header[LAST_RING] != 0 and header[LAST_RING] != buffer(frame, RETS, 0)[3]:
-        _store(ctl + 8 * ERROR, 1)
-    header[LAST_RING] = 0                   # the next chunk's ring may be elsewhere
+    _added_all_but(ctl, 0, buffer(frame, RETS, 0)[3])
+    _header(ctl)[LAST_RING] = 0             # the next chunk's ring may be elsewhere
     return done()
 
 

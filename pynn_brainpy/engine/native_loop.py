@@ -27,8 +27,8 @@ expressions are those of the XLA code in the same order. A neuron's step is a lo
 dependent operations (the six Fehlberg stages), so the loop is bound by the chain's latency
 rather than by arithmetic throughput; where the CPU has AVX2 the loops are compiled 32
 neurons wide (:func:`.native.wide_vector_width`; LLVM's own choice was 8 floats or 4 doubles
-per iteration), which keeps enough independent work in flight: GLIF5 took 9.7-11.4 instead
-of 18.0-21 ns per neuron-step in float64, 4.4-4.7 instead of 6.9-9.1 in float32 (session 10's
+per iteration), which keeps enough independent work in flight: GLIF5 at N = 10⁴ took 9.7
+instead of 18.0 ns per neuron-step in float64, 4.5 instead of 7.0 in float32 (session 10's
 machine, ``benchmarks/neuron_update.py``; docs/performance.md). In float64 the loops round every
 operation separately, as NEST does (GSL's order, no fused multiply-adds, true divisions), so
 they keep its results bit for bit; they agree with XLA's step up to XLA's fused multiply-adds.

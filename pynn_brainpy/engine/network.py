@@ -369,6 +369,10 @@ class Network:
         self._static_on_device = None
         self._plastic = [i for i, syn in enumerate(self.synapses) if syn.dynamics is not None]
         self._ring_worker = self._may_use_ring_worker()
+        # a step's row must be complete when it is taken out: the worker may have the
+        # batches of the shortest delay minus one steps in flight
+        self._ring_depth = max(1, min(self._shortest_static_delay() - 1,
+                                      _ring_worker.MAX_DEPTH))
         self._compiled = {}
         for i, syn in enumerate(self.synapses):
             self.set_weights(i, syn.weight)
@@ -403,20 +407,16 @@ class Network:
         """Whether the static delivery goes to the ring worker (:mod:`._ring_worker`): on
         the CPU, where only the static block writes into the ring and every delay is at least
         2 steps (so a step's events are not needed before the next step has run)."""
-        if self._block is None or self._plastic:
+        if self._plastic:
             return False
         # asked last: it compiles the worker's handlers (seconds, once per cache)
         return self._shortest_static_delay() >= 2 and worker_available(self.dtype)
 
     def _shortest_static_delay(self) -> int:
-        """The static block's shortest delay in steps (0 without connections)."""
-        return min((int(np.min(self.synapses[i].delay)) for i in self._block.members
+        """The static block's shortest delay in steps (0 without static connections)."""
+        members = () if self._block is None else self._block.members
+        return min((int(np.min(self.synapses[i].delay)) for i in members
                     if self.synapses[i].delay.size), default=0)
-
-    def _ring_depth(self) -> int:
-        """How many batches the ring worker may have in flight: a step's row must be complete
-        when it is taken out, so at most the shortest delay minus one."""
-        return max(1, min(self._shortest_static_delay() - 1, _ring_worker.MAX_DEPTH))
 
     def set_weights(self, index: int, weight: np.ndarray):
         """New weights for Synapses ``index`` (same connections); no recompilation."""
@@ -546,8 +546,8 @@ class Network:
 
     def _static_arguments(self):
         """The static connections' weights (in the block's order) and ring positions on the
-        device, kept from run to run until weights change (for millions of connections
-        their ordering and copy took ~30 ms, every run)."""
+        device, kept from run to run until weights change (for millions of connections their
+        ordering and copy are not free, and a script may call ``run`` many times)."""
         b = self._block
         if b is None:
             return None, None
@@ -817,7 +817,7 @@ class Network:
                     if g.offsets is not None:
                         xs.setdefault("source_offsets", {})[gi] = jnp.asarray(
                             self._source_offsets(gi, m0, n, length), self.dtype)
-            worker = (_ring_worker.turn(self._block.indptr.size - 1, self._ring_depth())
+            worker = (_ring_worker.turn(self._block.indptr.size - 1, self._ring_depth)
                       if self._ring_worker else contextlib.nullcontext())
             with worker:
                 self._carry, rec = self._compiled[(key, length)](self._carry, args, xs,

@@ -164,4 +164,4 @@ def test_a_network_lets_its_shortest_delay_minus_one_batches_be_in_flight(delay,
         syn = engine.Synapses(0, 1, "receptor_0", np.array([0, 1, 1]), np.array([0, 1, 2]),
                               np.ones(3), np.array([steps, steps + 3, steps + 1]))
         net = engine.Network(groups, [syn], [], dt=0.1)
-        assert net._ring_worker and net._ring_depth() == depth
+        assert net._ring_worker and net._ring_depth == depth
