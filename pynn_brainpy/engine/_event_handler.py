@@ -21,16 +21,16 @@ def _accumulate_into_ring(counts, weights, positions, indptr, step, ring, arrivi
     base = (step % (ring.shape[0] // n)) * n
     for i in range(counts.shape[0]):
         if counts[i] > 0:
-            add_sender_events(ring, weights, positions, indptr, i, counts[i], base)
+            add_events(ring, weights, positions, indptr[i], indptr[i + 1], counts[i], base)
     take_out_next_row(ring, arriving, step)
 
 
 @numba.njit(error_model="numpy", boundscheck=False, nogil=True)
-def add_sender_events(ring, weights, positions, indptr, i, k, base):
-    """``k`` spikes of sender ``i``: each of its CSR entries ``j`` adds ``k · weights[j]`` at
-    ``base + positions[j]``, wrapped around the ring."""
+def add_events(ring, weights, positions, first, end, k, base):
+    """``k`` spikes of a sender whose CSR entries include ``first … end − 1``: each entry
+    ``j`` adds ``k · weights[j]`` at ``base + positions[j]``, wrapped around the ring."""
     size = ring.shape[0]
-    for j in range(indptr[i], indptr[i + 1]):
+    for j in range(first, end):
         at = base + positions[j]
         if at >= size:                      # wrapped: no division per event
             at -= size

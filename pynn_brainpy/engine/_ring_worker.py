@@ -9,17 +9,27 @@ thread runs the next steps (neuron updates, sources, recording). Up to ``K`` bat
 (:data:`MAX_DEPTH` at most; the network chooses, :func:`reserve`) are in flight, one per
 slot; a call first makes sure that the batch which last held its slot is in.
 
+Each batch is added in :data:`PARTS` parts: part 0 the events aimed at the ring's columns
+(targets) below a split column, part 1 the rest. The ring's rows rotate with the step, its
+columns do not, so the parts of any two batches touch disjoint numbers and may run at the
+same time. The network orders each row's entries part 0 first (:func:`.network._Block`), so
+a part is one stretch of the row, found by bisection. A handler that has to wait adds the
+parts still posted itself, so in a burst of spikes (a step's events can cost several steps'
+worth of neuron updates) both cores add events, where a whole-batch hand-over left XLA's
+thread idle until the worker was through.
+
 Hand-over, all through one control block of int64 words (atomics: acquire/release, one CAS):
 
-* Batches are numbered; batch ``b`` goes into slot ``b mod K``, whose ticket is
-  ``4·b + state``, state ``IDLE`` → ``POSTED`` (the handler, after writing the batch) →
-  ``CLAIMED`` (whoever adds it, by CAS) → ``IDLE``. ``NEXT`` is the number of the next batch
-  to add: a batch is claimed only when it is the next, so batches are added one at a time
-  and in order, and the batch number in the ticket keeps a slot reused meanwhile from being
-  taken for an older batch.
-* A handler that needs a batch still ``POSTED`` claims it back and adds it itself: nothing
-  ever waits for a thread that is asleep, descheduled or gone, only for one that is adding a
-  batch right now. The chunk's last call (:func:`join_handler`) adds whatever is left.
+* Batches are numbered; batch ``b`` goes into slot ``b mod K``, which has one ticket per
+  part, ``4·b + state``, state ``IDLE`` → ``POSTED`` (the handler, after writing the batch)
+  → ``CLAIMED`` (whoever adds that part, by CAS) → ``IDLE``. ``NEXT[part]`` is the number of
+  the next batch whose part to add: a part is claimed only when its batch is the next, so
+  each part's batches are added one at a time and in order, and the batch number in the
+  ticket keeps a slot reused meanwhile from being taken for an older batch.
+* A handler that needs a batch with a part still ``POSTED`` claims it back and adds it
+  itself: nothing ever waits for a thread that is asleep, descheduled or gone, only for one
+  that is adding a part right now. The chunk's last call (:func:`join_handler`) adds
+  whatever is left.
 * A batch: the ring's address, size and row width, the step, the CSR arrays' addresses, the
   spiking senders as (index, count) pairs copied into its slot's spike list (XLA may reuse
   the counts' buffer once the handler returns; the CSR arrays and the ring live for the whole
@@ -27,8 +37,9 @@ Hand-over, all through one control block of int64 words (atomics: acquire/releas
 * The ring must stay where it is between calls: each call checks that it receives the ring
   the last batch was posted with and otherwise sets ``ERROR`` (:func:`check` raises).
 
-Each batch adds its events in the order of the synchronous handler (:mod:`._event_handler`),
-so the ring holds the same numbers bit for bit.
+A ring position belongs to one part, and each part adds its events in the order of the
+synchronous handler (:mod:`._event_handler`), so the ring holds the same numbers bit for
+bit.
 
 The worker spins while batches come (a step is tens of µs) and sleeps after 1–3 ms without
 one (naps from 0.1 growing to 5 ms); a batch posted meanwhile is claimed back when it is
@@ -49,23 +60,26 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._event_handler import add_sender_events, take_out_next_row
+from ._event_handler import add_events, take_out_next_row
 from .native import (ARGS, RETS, _pointer, answered_metadata, buffer, done, frame_of, is_f64,
                      vector)
 
-__all__ = ["ENABLED", "address_words", "batches", "check", "handler", "join_handler",
-           "reserve", "turn"]
+__all__ = ["ENABLED", "PARTS", "address_words", "batches", "check", "handler",
+           "join_handler", "reserve", "turn"]
 
 ENABLED = os.environ.get("PYNN_BRAINPY_RING_WORKER", "1") != "0"
 
-# words of the control block: a header, then one block of words per slot
-(STOP, ERROR, CAPACITY, LISTS, DEPTH, NEXT, POSTED_COUNT, LAST_RING, BY_WORKER,
- BY_CALLER) = range(10)
-_HEADER = 10
-# a slot: its ticket (batch number · 4 + state) and the batch
-(TICKET, RING, RING_SIZE, WIDTH, STEP, WEIGHTS, POSITIONS, INDPTR, NNZ, F64,
- SPIKING) = range(11)
-_SLOT_WORDS = 11
+#: The parts a batch is added in (columns below / from the split column).
+PARTS = 2
+# words of the control block: a header (NEXT: one word per part), then one block of words
+# per slot
+(STOP, ERROR, CAPACITY, LISTS, DEPTH, SPLIT, POSTED_COUNT, LAST_RING, BY_WORKER, BY_CALLER,
+ NEXT) = range(11)
+_HEADER = NEXT + PARTS
+# a slot: the batch, then its tickets (batch number · 4 + state), one per part
+(RING, RING_SIZE, WIDTH, STEP, WEIGHTS, POSITIONS, INDPTR, NNZ, F64, SPIKING,
+ TICKET) = range(11)
+_SLOT_WORDS = TICKET + PARTS
 #: The most batches in flight (a network whose shortest delay is D steps uses min(D − 1,
 #: MAX_DEPTH) slots).
 MAX_DEPTH = 4
@@ -141,11 +155,31 @@ def _usleep(typingctx, microseconds):
 
 # ---------------------------------------------------------------- the batch
 @numba.njit(error_model="numpy", boundscheck=False, nogil=True)
-def _add_events(ring, weights, positions, indptr, index, count, spiking, step, width):
-    """The synchronous handler's accumulation, for the listed senders only."""
+def _first_of_part_1(positions, first, end, width, split):
+    """The first of the entries ``first … end − 1`` (those aimed at columns below ``split``
+    first) aimed at a column ``≥ split``, by bisection; ``end`` if none."""
+    while first < end:
+        middle = (first + end) // 2
+        if positions[middle] % width < split:
+            first = middle + 1
+        else:
+            end = middle
+    return first
+
+
+@numba.njit(error_model="numpy", boundscheck=False, nogil=True)
+def _add_part(ring, weights, positions, indptr, index, count, spiking, step, width, split,
+              part):
+    """The synchronous handler's accumulation for the listed senders, only the entries aimed
+    at columns below ``split`` (part 0) or from it on (part 1)."""
     base = (step % (ring.shape[0] // width)) * width
     for s in range(spiking):
-        add_sender_events(ring, weights, positions, indptr, index[s], count[s], base)
+        first, end = indptr[index[s]], indptr[index[s] + 1]
+        middle = _first_of_part_1(positions, first, end, width, split)
+        if part == 0:
+            add_events(ring, weights, positions, first, middle, count[s], base)
+        else:
+            add_events(ring, weights, positions, middle, end, count[s], base)
 
 
 @numba.njit(nogil=True)
@@ -168,11 +202,11 @@ def _spike_list(ctl, batch, depth):
 
 
 @numba.njit(error_model="numpy", boundscheck=False, nogil=True)
-def _run_batch(ctl, batch, depth):
-    """Add batch number ``batch``, described in its slot."""
+def _run_part(ctl, batch, depth, part):
+    """Add part ``part`` of batch number ``batch``, described in its slot."""
     words = numba.carray(_pointer(_slot_address(ctl, batch, depth)), (_SLOT_WORDS,), np.int64)
     size, width, spiking, nnz = words[RING_SIZE], words[WIDTH], words[SPIKING], words[NNZ]
-    capacity = _header(ctl)[CAPACITY]
+    capacity, split = _header(ctl)[CAPACITY], _header(ctl)[SPLIT]
     listed = _spike_list(ctl, batch, depth)
     index = listed[:spiking]
     counts = listed[capacity:capacity + spiking].view(np.float64)
@@ -181,40 +215,51 @@ def _run_batch(ctl, batch, depth):
     if words[F64]:
         ring = numba.carray(_pointer(words[RING]), (size,), np.float64)
         weights = numba.carray(_pointer(words[WEIGHTS]), (nnz,), np.float64)
-        _add_events(ring, weights, positions, indptr, index, counts, spiking, words[STEP],
-                    width)
+        _add_part(ring, weights, positions, indptr, index, counts, spiking, words[STEP], width,
+                  split, part)
     else:
         # the counts back in float32, so that count · weight rounds as in the synchronous
         # handler
         ring = numba.carray(_pointer(words[RING]), (size,), np.float32)
         weights = numba.carray(_pointer(words[WEIGHTS]), (nnz,), np.float32)
-        _add_events(ring, weights, positions, indptr, index, counts.astype(np.float32),
-                    spiking, words[STEP], width)
+        _add_part(ring, weights, positions, indptr, index, counts.astype(np.float32), spiking,
+                  words[STEP], width, split, part)
 
 
 @numba.njit(nogil=True)
-def _try_add(ctl, batch, counter):
-    """Add ``batch`` if it is the next one to add and posted, and nobody claimed it (CAS on
-    its ticket, which carries the batch number: a slot reused meanwhile cannot be taken for
-    it); count it in ``counter``. True if this call added it."""
+def _try_add(ctl, part, counter):
+    """Add part ``part`` of the next batch for that part if it is posted and nobody claimed
+    it (CAS on its ticket, which carries the batch number: a slot reused meanwhile cannot be
+    taken for it); count it in ``counter``. True if this call added it."""
     depth = _header(ctl)[DEPTH]
-    ticket = _slot_address(ctl, batch, depth) + 8 * TICKET
-    if _load(ctl + 8 * NEXT) != batch or not _cas(ticket, 4 * batch + POSTED,
-                                                  4 * batch + CLAIMED):
+    batch = _load(ctl + 8 * (NEXT + part))
+    ticket = _slot_address(ctl, batch, depth) + 8 * (TICKET + part)
+    if not _cas(ticket, 4 * batch + POSTED, 4 * batch + CLAIMED):
         return False
-    _run_batch(ctl, batch, depth)
+    _run_part(ctl, batch, depth, part)
     _header(ctl)[counter] += 1          # each counter has one writer
     _store(ticket, 4 * batch + IDLE)
-    _store(ctl + 8 * NEXT, batch + 1)
+    _store(ctl + 8 * (NEXT + part), batch + 1)
     return True
 
 
 @numba.njit(nogil=True)
 def _added_up_to(ctl, last):
-    """Make sure batches up to ``last`` are in the ring: those still posted are claimed back
-    in order and added here; one the worker is adding is waited for."""
-    while _load(ctl + 8 * NEXT) <= last:
-        if not _try_add(ctl, _load(ctl + 8 * NEXT), BY_CALLER):
+    """Make sure batches up to ``last`` are in the ring: parts still posted are claimed back
+    in order and added here (the last part first: the worker starts with the first); a part
+    the worker is adding is waited for."""
+    while True:
+        behind = added = False
+        for k in range(PARTS):
+            part = PARTS - 1 - k
+            if _load(ctl + 8 * (NEXT + part)) <= last:
+                behind = True
+                if _try_add(ctl, part, BY_CALLER):
+                    added = True
+                    break
+        if not behind:
+            return
+        if not added:
             _pause()
 
 
@@ -263,7 +308,8 @@ def _post(ctl, counts, step, ring_address, ring_size, width, weights_address,
     words[NNZ], words[F64], words[SPIKING] = nnz, f64, spiking
     header[POSTED_COUNT] = batch + 1        # the handlers' word: the worker does not read it
     header[LAST_RING] = ring_address
-    _store(slot + 8 * TICKET, 4 * batch + POSTED)
+    for part in range(PARTS):
+        _store(slot + 8 * (TICKET + part), 4 * batch + POSTED)
 
 
 def handler(frame_address):
@@ -316,12 +362,15 @@ def join_handler(frame_address):
 # ---------------------------------------------------------------- the worker thread
 @numba.njit(nogil=True, cache=True)
 def _serve(ctl):
-    """The worker: claim and add posted batches; spin for a few ms after the last one, then
+    """The worker: claim and add posted parts; spin for a few ms after the last one, then
     sleep in growing naps (a run's first batches are then claimed back by the handlers)."""
     last = _ticks()
     nap = _FIRST_SLEEP_US
     while _load(ctl + 8 * STOP) == 0:
-        if _try_add(ctl, _load(ctl + 8 * NEXT), BY_WORKER):
+        added = False
+        for part in range(PARTS):
+            added = _try_add(ctl, part, BY_WORKER) or added
+        if added:
             last = _ticks()
             nap = _FIRST_SLEEP_US
         elif _ticks() - last < _SPIN_TICKS:
@@ -368,20 +417,22 @@ _TURN = threading.Lock()
 
 
 @contextlib.contextmanager
-def turn(n_senders: int, depth: int = 1):
+def turn(n_senders: int, depth: int = 1, split: int = 0):
     """The worker for one chunk of one network (a chunk ends with :func:`join_handler`;
     wait for it inside): chunks of networks run from different Python threads take turns.
-    Reserves room for ``n_senders`` and lets ``depth`` batches be in flight."""
+    Reserves room for ``n_senders``, lets ``depth`` batches be in flight and splits them at
+    ring column ``split``."""
     with _TURN:
-        reserve(n_senders, depth)
+        reserve(n_senders, depth, split)
         yield
 
 
-def reserve(n_senders: int, depth: int = 1) -> None:
+def reserve(n_senders: int, depth: int = 1, split: int = 0) -> None:
     """Room for ``n_senders`` spiking senders per batch, ``depth`` batches in flight (1 to
     :data:`MAX_DEPTH`; at most the shortest delay in steps minus one: a step's row must be
-    complete when it is taken out); starts the worker. Called between chunks (no batch
-    outstanding)."""
+    complete when it is taken out), parts split at ring column ``split`` (the rows' entries
+    aimed at columns below it must come first; the parts are even when about half the
+    connections are); starts the worker. Called between chunks (no batch outstanding)."""
     if not 1 <= depth <= MAX_DEPTH:
         raise ValueError(f"depth must be in [1, {MAX_DEPTH}], got {depth}.")
     w = _WORKER
@@ -390,6 +441,7 @@ def reserve(n_senders: int, depth: int = 1) -> None:
         w.control[LISTS] = w.spike_lists.ctypes.data
         w.control[CAPACITY] = n_senders
     w.control[DEPTH] = depth
+    w.control[SPLIT] = split
     w.start()
 
 
@@ -401,7 +453,8 @@ def address_words() -> np.ndarray:
 
 
 def batches() -> tuple:
-    """How many batches the worker thread and the handlers (claimed back) have added so far."""
+    """How many batch parts the worker thread and the handlers (claimed back) have added so
+    far."""
     return int(_WORKER.control[BY_WORKER]), int(_WORKER.control[BY_CALLER])
 
 

@@ -177,8 +177,10 @@ def deliver_into_ring(counts, weights, positions, indptr: np.ndarray, step, ring
     spike at most once per step): brainevent then makes one binary product.
 
     ``control`` (:func:`._ring_worker.address_words`, where :func:`worker_available`; every
-    delay at least 2 steps): the events are added by the ring worker while the next step runs,
-    and the ring is complete only after :func:`join_ring` (or the next call).
+    delay at least 2 steps; in each row the entries aimed at columns below the worker's split
+    column first, see :func:`._ring_worker.reserve`): the events are added by the ring worker
+    while the next step runs, and the ring is complete only after :func:`join_ring` (or the
+    next call).
     """
     indptr = np.asarray(indptr, np.int32)
     n = ring.size // n_slots

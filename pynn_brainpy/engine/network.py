@@ -217,6 +217,15 @@ class _Block:
     cost: one call instead of one per sender saved ~85 µs per step in
     benchmarks/network_breakdown.py's recurrent row when the calls went to brainevent).
 
+    Inside a row, the entries aimed at ring columns below ``split`` come first, those from
+    it on after (the two parts of :mod:`._ring_worker`'s batches, which may be added by
+    different threads), each part in increasing positions: a sender's events then go
+    through the ring in increasing addresses (delay rows one after the other, columns
+    increasing), so neighbouring events share cache lines. Each ring position's sum keeps
+    its order of terms (senders in row order, a sender's equal positions in the given
+    order), so the sums are those of any other order within rows, bit for bit. ``split`` is
+    the median column of the connections (even parts).
+
     ``order`` maps CSR entries to positions in the ``members``' (Synapses indices)
     concatenated connection arrays, so new weights can be put in without rebuilding."""
     senders: List[int]
@@ -224,6 +233,7 @@ class _Block:
     order: np.ndarray
     indices: np.ndarray
     indptr: np.ndarray
+    split: int
 
 
 def _init_state_in_place(model) -> bool:
@@ -259,15 +269,35 @@ def _init_state_in_place(model) -> bool:
 
 
 @numba.njit(cache=True)
-def _stable_order_by_row(rows, indptr):
-    """The permutation that groups ``rows`` by value, stable (a counting sort: O(n), where
-    NumPy's stable argsort of 5e7 connections took seconds)."""
+def _order_by_row_then_key(rows, keys, indptr):
+    """The permutation that groups ``rows`` by value and, inside each row, orders the
+    entries by ``keys`` (``0 ≤ key < 2**31``; equal keys keep their order), and the keys so
+    ordered.
+
+    A counting sort by row (O(n), where NumPy's stable argsort of 5e7 connections took
+    seconds), then each row sorted on ``key · 2**32 + index in the row``: distinct numbers,
+    so any sort gives the stable order."""
     next_slot = indptr[:-1].astype(np.int64)
     order = np.empty(rows.size, np.int64)
     for i in range(rows.size):
         order[next_slot[rows[i]]] = i
         next_slot[rows[i]] += 1
-    return order
+    longest = 0
+    for r in range(indptr.size - 1):
+        longest = max(longest, indptr[r + 1] - indptr[r])
+    tagged = np.empty(longest, np.int64)
+    in_row = np.empty(longest, np.int64)
+    ordered_keys = np.empty(rows.size, np.int64)
+    for r in range(indptr.size - 1):
+        first, n = indptr[r], indptr[r + 1] - indptr[r]
+        for j in range(n):
+            in_row[j] = order[first + j]
+            tagged[j] = (np.int64(keys[in_row[j]]) << 32) | j
+        tagged[:n].sort()
+        for j in range(n):
+            order[first + j] = in_row[tagged[j] & 0xFFFFFFFF]
+            ordered_keys[first + j] = tagged[j] >> 32
+    return order, ordered_keys
 
 
 @functools.partial(jax.jit, static_argnums=1)
@@ -398,10 +428,14 @@ class Network:
         rows, positions = np.concatenate(rows), np.concatenate(positions)
         counts = np.bincount(rows, minlength=int(sum(sizes)))
         indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-        # Grouped by row, in the given order inside a row: a ring position's sum is the same
-        # as with the positions sorted inside rows (equal positions keep their order).
-        order = _stable_order_by_row(rows, indptr)
-        return _Block(senders, static, order, positions[order].astype(np.int32), indptr)
+        columns = positions % self._ring_width
+        split = int(np.median(columns)) if columns.size else 0
+        # positions < 2**30 (checked above): the part goes into bit 30 of the key
+        keys = positions + ((columns >= split).astype(np.int64) << 30)
+        del columns
+        order, ordered = _order_by_row_then_key(rows, keys, indptr)
+        return _Block(senders, static, order, (ordered & ((1 << 30) - 1)).astype(np.int32),
+                      indptr, split)
 
     def _may_use_ring_worker(self) -> bool:
         """Whether the static delivery goes to the ring worker (:mod:`._ring_worker`): on
@@ -817,7 +851,8 @@ class Network:
                     if g.offsets is not None:
                         xs.setdefault("source_offsets", {})[gi] = jnp.asarray(
                             self._source_offsets(gi, m0, n, length), self.dtype)
-            worker = (_ring_worker.turn(self._block.indptr.size - 1, self._ring_depth)
+            worker = (_ring_worker.turn(self._block.indptr.size - 1, self._ring_depth,
+                                        self._block.split)
                       if self._ring_worker else contextlib.nullcontext())
             with worker:
                 self._carry, rec = self._compiled[(key, length)](self._carry, args, xs,

@@ -76,6 +76,33 @@ def test_chunking_and_reset_do_not_change_results():
     assert np.array_equal(_run(net, [100, 37, 313]), whole)
 
 
+@pytest.mark.parametrize("n_rows, n, top", [(1, 0, 5), (7, 300, 4), (50, 5000, 1 << 31),
+                                           (3, 2000, 40)])
+def test_block_order_groups_rows_and_sorts_each_row_by_key_stably(n_rows, n, top):
+    """Rows grouped, each row's keys increasing, equal keys in their given order: NumPy's
+    lexsort (stable) of (key, row)."""
+    rng = np.random.default_rng(n)
+    rows, keys = rng.integers(0, n_rows, n), rng.integers(0, top, n)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))])
+    order, ordered = engine._order_by_row_then_key(rows, keys, indptr.astype(np.int32))
+    expected = np.lexsort((keys, rows))
+    np.testing.assert_array_equal(order, expected)
+    np.testing.assert_array_equal(ordered, keys[expected])
+
+
+def test_static_block_rows_hold_the_lower_columns_first_each_part_in_increasing_positions():
+    net = _network(False)
+    block, width = net._block, net._ring_width
+    columns = block.indices % width
+    assert 0 < np.mean(columns < block.split) < 1
+    for r in range(block.indptr.size - 1):
+        row = block.indices[block.indptr[r]:block.indptr[r + 1]]
+        upper = row % width >= block.split
+        assert np.all(np.diff(upper.astype(int)) >= 0)
+        for part in (row[~upper], row[upper]):
+            assert np.all(np.diff(part) >= 0)
+
+
 @pytest.mark.parametrize("lam", [0.002, 0.3, 2.5, 15.0])
 def test_poisson_counts_follow_the_poisson_distribution(lam):
     """The CDF-inversion sampler (and JAX's sampler above a mean of 10) against the pmf."""

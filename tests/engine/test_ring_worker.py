@@ -12,23 +12,27 @@ pytestmark = pytest.mark.skipif(not event_product.worker_available(np.float64),
                                 reason="no ring worker on this platform")
 
 N_PRE, WIDTH, SLOTS, STEPS = 300, 50, 7, 400
+MIDDLE = WIDTH // 2 - 7                 # a split column
 
 
-def _network(dtype, shortest=2):
-    """A CSR matrix with delays of ``shortest``..6 steps, and spike counts (0, 1, rarely 2)
-    per step."""
+def _network(dtype, shortest=2, split=MIDDLE):
+    """A CSR matrix with delays of ``shortest``..6 steps (in each row the entries aimed at
+    columns below ``split`` first, each part in increasing positions, some repeated), and
+    spike counts (0, 1, rarely 2) per step."""
     rng = np.random.default_rng(0)
     lengths = rng.integers(0, 40, N_PRE)
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
     positions = (rng.integers(shortest, SLOTS, indptr[-1]) * WIDTH
-                 + rng.integers(0, WIDTH, indptr[-1])).astype(np.int32)
+                 + rng.integers(0, WIDTH // 2, indptr[-1]) * 2).astype(np.int32)
+    rows = np.repeat(np.arange(N_PRE), lengths)
+    positions = positions[np.lexsort((positions, positions % WIDTH >= split, rows))]
     weights = rng.normal(0.0, 1.0, indptr[-1]).astype(dtype)
     counts = rng.choice([0.0, 1.0, 2.0], (STEPS, N_PRE), p=[0.95, 0.045, 0.005]).astype(dtype)
     return counts, weights, positions, indptr
 
 
-def _run(dtype, control, steps=STEPS, shortest=2):
-    counts, weights, positions, indptr = _network(dtype, shortest)
+def _run(dtype, control, steps=STEPS, shortest=2, split=MIDDLE):
+    counts, weights, positions, indptr = _network(dtype, shortest, split)
 
     @jax.jit
     def run(counts, weights, positions, control):
@@ -57,7 +61,7 @@ def test_the_worker_delivers_what_the_synchronous_handler_delivers(dtype, depth)
     every row taken out are those of the synchronous handler, bit for bit."""
     import brainstate
     brainstate.environ.set(precision=64 if dtype == np.float64 else 32)
-    _ring_worker.reserve(N_PRE, depth)
+    _ring_worker.reserve(N_PRE, depth, MIDDLE)
     ring, arrivals = _run(dtype, None, shortest=depth + 1)
     assert np.count_nonzero(arrivals) > 1000             # the ring was used
     for _ in range(3):
@@ -65,7 +69,8 @@ def test_the_worker_delivers_what_the_synchronous_handler_delivers(dtype, depth)
         ring_w, arrivals_w = _run(dtype, _ring_worker.address_words(), shortest=depth + 1)
         np.testing.assert_array_equal(arrivals_w, arrivals)
         np.testing.assert_array_equal(ring_w, ring)
-        assert sum(_ring_worker.batches()) == before + STEPS     # each batch added once
+        # each part of each batch added once
+        assert sum(_ring_worker.batches()) == before + _ring_worker.PARTS * STEPS
     _ring_worker.reserve(N_PRE, 1)
 
 
@@ -75,18 +80,34 @@ def test_without_a_worker_thread_the_batches_are_claimed_back(depth):
     (in order: the same ring)."""
     import brainstate
     brainstate.environ.set(precision=64)
-    _ring_worker.reserve(N_PRE, depth)
+    _ring_worker.reserve(N_PRE, depth, MIDDLE)
     _ring_worker._WORKER.stop()
     try:
         ring, arrivals = _run(np.float64, None, shortest=depth + 1)
         by_worker, by_caller = _ring_worker.batches()
         ring_w, arrivals_w = _run(np.float64, _ring_worker.address_words(),
                                   shortest=depth + 1)
-        assert _ring_worker.batches() == (by_worker, by_caller + STEPS)
+        assert _ring_worker.batches() == (by_worker, by_caller + _ring_worker.PARTS * STEPS)
     finally:
         _ring_worker.reserve(N_PRE, 1)                  # starts the worker again
     np.testing.assert_array_equal(arrivals_w, arrivals)
     np.testing.assert_array_equal(ring_w, ring)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_any_split_position_delivers_what_the_synchronous_handler_delivers(dtype):
+    """The parts (columns below / from the split) may go to different threads: wherever the
+    split lies (before every column, among them, after all), the ring is the synchronous
+    handler's (on the same matrix), bit for bit."""
+    import brainstate
+    brainstate.environ.set(precision=64 if dtype == np.float64 else 32)
+    for split in (0, 1, WIDTH // 3, WIDTH - 1, WIDTH):
+        _ring_worker.reserve(N_PRE, 2, split)
+        ring, arrivals = _run(dtype, None, shortest=3, split=split)
+        ring_w, arrivals_w = _run(dtype, _ring_worker.address_words(), shortest=3, split=split)
+        np.testing.assert_array_equal(arrivals_w, arrivals)
+        np.testing.assert_array_equal(ring_w, ring)
+    _ring_worker.reserve(N_PRE, 1)
 
 
 def test_the_depth_is_checked():
