@@ -1,4 +1,5 @@
-"""A second CPU core for the ring buffer: a step's synaptic events added while the next steps run.
+"""A second CPU core: a step's synaptic events added while the next steps run, and halves of
+the neuron loops.
 
 A spike of step ``m`` with a delay of ``D`` steps lands in ring row ``m + D``, and the row that
 step ``m + 1`` takes out is complete once the spikes of steps up to ``m + 1 − D_min`` are in.
@@ -41,10 +42,16 @@ A ring position belongs to one part, and each part adds its events in the order 
 synchronous handler (:mod:`._event_handler`), so the ring holds the same numbers bit for
 bit.
 
-The worker spins while batches come (a step is tens of µs) and sleeps after 1–3 ms without
-one (naps from 0.1 growing to 5 ms); a batch posted meanwhile is claimed back when it is
-needed, so a sleeping worker costs speed, never correctness. ``PYNN_BRAINPY_RING_WORKER=0``
-in the environment keeps the delivery synchronous.
+The worker also takes halves of the neuron loops (:mod:`.native_loop`): a loop over many
+neurons offers its second half (:func:`loop_in_halves`), runs the first and then, if the
+worker has not taken the second (it adds batches first), runs that too. Each neuron's step
+is the same arithmetic wherever it runs.
+
+The worker spins while work comes (a step is tens of µs) and sleeps after 1–3 ms without
+any (naps from 0.1 growing to 5 ms); a batch or half posted meanwhile is claimed back when
+it is needed, so a sleeping worker costs speed, never correctness.
+``PYNN_BRAINPY_RING_WORKER=0`` in the environment keeps the delivery synchronous and the
+loops whole.
 """
 
 import atexit
@@ -61,20 +68,22 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._event_handler import add_events, take_out_next_row
-from .native import (ARGS, RETS, _pointer, answered_metadata, buffer, done, frame_of, is_f64,
-                     vector)
+from .native import (ARGS, RETS, _pointer, answered_metadata, buffer, call_address, done,
+                     export_word, extern_word, frame_of, is_f64, vector)
 
-__all__ = ["ENABLED", "PARTS", "address_words", "batches", "check", "handler",
-           "join_handler", "reserve", "turn"]
+__all__ = ["ENABLED", "PARTS", "address_words", "batches", "check", "control_address",
+           "halves", "handler", "join_handler", "loop_in_halves", "reserve", "start", "turn"]
 
 ENABLED = os.environ.get("PYNN_BRAINPY_RING_WORKER", "1") != "0"
 
 #: The parts a batch is added in (columns below / from the split column).
 PARTS = 2
-# words of the control block: a header (NEXT: one word per part), then one block of words
-# per slot
+# words of the control block: a header, then one block of words per slot. The header: single
+# words, two blocks of 4 words for a loop's halves (see loop_in_halves), one NEXT per part.
 (STOP, ERROR, CAPACITY, LISTS, DEPTH, SPLIT, POSTED_COUNT, LAST_RING, BY_WORKER, BY_CALLER,
- NEXT) = range(11)
+ TASK, TASK_FN, HALVES_BY_WORKER, HALVES_BY_CALLER, OFFERED_HALF) = range(15)
+OWN_HALF = OFFERED_HALF + 4
+NEXT = OWN_HALF + 4
 _HEADER = NEXT + PARTS
 # a slot: the batch, then its tickets (batch number · 4 + state), one per part
 (RING, RING_SIZE, WIDTH, STEP, WEIGHTS, POSITIONS, INDPTR, NNZ, F64, SPIKING,
@@ -85,6 +94,11 @@ _SLOT_WORDS = TICKET + PARTS
 MAX_DEPTH = 4
 _WORDS = _HEADER + MAX_DEPTH * _SLOT_WORDS
 IDLE, POSTED, CLAIMED = 0, 1, 2
+# the states of the TASK word
+FREE, WRITING, OFFERED, TAKEN, FINISHED = range(5)
+#: The symbol under which native code finds the control block's address
+#: (:func:`.native.extern_word`).
+CONTROL_SYMBOL = "pynn_brainpy_worker_control"
 _SPIN_TICKS = 5_000_000       # time-stamp counter ticks of spinning before sleeping: 1-3 ms
 _FIRST_SLEEP_US, _LONGEST_SLEEP_US = 100, 5000
 
@@ -274,6 +288,63 @@ def _added_all_but(ctl, in_flight, ring_address):
         _store(ctl + 8 * ERROR, 1)
 
 
+# ---------------------------------------------------------------- a loop in two halves
+# A loop over neurons (:mod:`.native_loop`) is one native ``half(words)`` that runs the
+# elements ``words[1] … words[2] − 1`` of the XLA call frame at ``words[0]`` and leaves its
+# result in ``words[3]``; the header holds two such blocks of words, the half offered to the
+# worker (OFFERED_HALF) and the caller's own (OWN_HALF), both owned by the caller that holds
+# the TASK word.
+@numba.njit(nogil=True)
+def control_address():
+    """The control block's address, for native code that has no handler argument for it."""
+    return extern_word(CONTROL_SYMBOL)
+
+
+@numba.njit(nogil=True)
+def _set_half(ctl, block, frame, first, end):
+    header = _header(ctl)
+    header[block], header[block + 1], header[block + 2] = frame, first, end
+
+
+@numba.njit(nogil=True)
+def loop_in_halves(ctl, half, frame, n, middle):
+    """The summed results of ``half`` over the elements ``0 … middle − 1`` (here) and
+    ``middle … n − 1`` (offered to the worker; run here too if the worker has not taken it
+    when this half is done, so nothing waits for a worker that sleeps). The whole loop runs
+    here if ``middle`` is 0 or another thread's loop holds the task words."""
+    if middle > 0 and _cas(ctl + 8 * TASK, FREE, WRITING):
+        header = _header(ctl)
+        header[TASK_FN] = half
+        _set_half(ctl, OFFERED_HALF, frame, middle, n)
+        _store(ctl + 8 * TASK, OFFERED)
+        _set_half(ctl, OWN_HALF, frame, 0, middle)
+        call_address(half, ctl + 8 * OWN_HALF)
+        if _cas(ctl + 8 * TASK, OFFERED, TAKEN):
+            call_address(half, ctl + 8 * OFFERED_HALF)
+            header[HALVES_BY_CALLER] += 1
+        else:
+            while _load(ctl + 8 * TASK) != FINISHED:
+                _pause()
+        result = header[OWN_HALF + 3] + header[OFFERED_HALF + 3]
+        _store(ctl + 8 * TASK, FREE)
+        return result
+    words = np.array([frame, 0, n, 0], np.int64)
+    call_address(half, words.ctypes.data)
+    return words[3]
+
+
+@numba.njit(nogil=True)
+def _take_half(ctl):
+    """The worker runs an offered half, if there is one. True if it did."""
+    if _load(ctl + 8 * TASK) != OFFERED or not _cas(ctl + 8 * TASK, OFFERED, TAKEN):
+        return False
+    header = _header(ctl)
+    call_address(header[TASK_FN], ctl + 8 * OFFERED_HALF)
+    header[HALVES_BY_WORKER] += 1
+    _store(ctl + 8 * TASK, FINISHED)
+    return True
+
+
 # ---------------------------------------------------------------- XLA handlers
 @numba.njit(nogil=True)
 def _control(frame, at):
@@ -367,9 +438,12 @@ def _serve(ctl):
     last = _ticks()
     nap = _FIRST_SLEEP_US
     while _load(ctl + 8 * STOP) == 0:
+        # batches first: a loop's half the caller runs itself if the worker is busy
         added = False
         for part in range(PARTS):
             added = _try_add(ctl, part, BY_WORKER) or added
+        if not added:
+            added = _take_half(ctl)
         if added:
             last = _ticks()
             nap = _FIRST_SLEEP_US
@@ -411,6 +485,12 @@ class _Worker:
 
 _WORKER = _Worker()
 atexit.register(_WORKER.stop)       # before the control block is freed
+export_word(CONTROL_SYMBOL, _WORKER.address)
+
+
+def start() -> None:
+    """Start the worker thread if it is not running (loops offer it halves from then on)."""
+    _WORKER.start()
 
 
 _TURN = threading.Lock()
@@ -450,6 +530,11 @@ def address_words() -> np.ndarray:
     handlers (not a constant: a compiled program may outlive this process in JAX's cache)."""
     a = _WORKER.address
     return np.array([a & 0xFFFFFFFF, a >> 32], np.uint32)
+
+
+def halves() -> tuple:
+    """How many loops' second halves the worker thread and their callers have run so far."""
+    return int(_WORKER.control[HALVES_BY_WORKER]), int(_WORKER.control[HALVES_BY_CALLER])
 
 
 def batches() -> tuple:

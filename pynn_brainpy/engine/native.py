@@ -21,12 +21,14 @@ from typing import Callable, Optional, Tuple
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["api_version", "register", "ARGS", "RETS", "frame_of", "buffer", "vector", "data",
-           "is_f64", "answered_metadata", "done"]
+__all__ = ["api_version", "register", "compile_cfunc", "export_word", "extern_word",
+           "call_address", "integer_address", "words", "ARGS", "RETS", "frame_of", "frame_at",
+           "buffer", "vector", "data", "is_f64", "answered_metadata", "done"]
 
 # Word offsets (8 bytes) in XLA's C structs on 64-bit platforms (xla/ffi/api/c_api.h).
 # XLA_FFI_CallFrame: struct_size, extension_start, api, ctx, stage, args{struct_size,
@@ -52,9 +54,54 @@ def _pointer(typingctx, address):
     return types.voidptr(types.int64), codegen
 
 
+@intrinsic
+def extern_word(typingctx, symbol):
+    """The int64 behind the process's symbol ``symbol`` (a string literal), which
+    :func:`export_word` defined. Machine code kept on disk by numba refers to the symbol, not
+    to an address: a later process links its own word."""
+    if not isinstance(symbol, types.StringLiteral):
+        return None
+    name = symbol.literal_value
+
+    def codegen(context, builder, sig, args):
+        word = builder.module.globals.get(name)
+        if word is None:
+            word = ir.GlobalVariable(builder.module, ir.IntType(64), name)
+            word.linkage = "external"
+        return builder.load_atomic(word, "acquire", 8)
+    return types.int64(symbol), codegen
+
+
+_EXPORTED = {}     # symbol -> its ctypes word (kept alive: compiled code reads it)
+
+
+def export_word(symbol: str, value: int) -> None:
+    """Define (or set) the process's int64 symbol ``symbol``, read by :func:`extern_word`;
+    before any code that refers to it is compiled or loaded."""
+    import ctypes
+    import llvmlite.binding as llvm
+    word = _EXPORTED.get(symbol)
+    if word is None:
+        word = _EXPORTED[symbol] = ctypes.c_int64(0)
+        llvm.add_symbol(symbol, ctypes.addressof(word))
+    word.value = int(value)
+
+
+@intrinsic
+def call_address(typingctx, function, argument):
+    """Call the native ``void function(int64 argument)`` at address ``function``."""
+    def codegen(context, builder, sig, args):
+        callee = ir.FunctionType(ir.VoidType(), [ir.IntType(64)])
+        builder.call(builder.inttoptr(args[0], callee.as_pointer()), [args[1]])
+        return context.get_dummy_value()
+    return types.void(types.int64, types.int64), codegen
+
+
 @numba.njit(cache=True)
-def _words(address, n):
+def words(address, n):
+    """``n`` int64 words at ``address``."""
     return numba.carray(_pointer(address), (n,), np.int64)
+
 
 
 @numba.njit(cache=True)
@@ -63,16 +110,31 @@ def frame_of(address):
     return numba.carray(address, (RETS + 1,), np.int64)
 
 
+@intrinsic
+def integer_address(typingctx, pointer):
+    """A pointer (a handler's ``frame_address``) as an int64, to hand on; :func:`frame_at`
+    reads the frame back."""
+    def codegen(context, builder, sig, args):
+        return builder.ptrtoint(args[0], ir.IntType(64))
+    return types.int64(types.voidptr), codegen
+
+
+@numba.njit(cache=True)
+def frame_at(address):
+    """:func:`frame_of` for a frame address held as an int64."""
+    return frame_of(_pointer(address))
+
+
 @numba.njit(cache=True)
 def buffer(frame, table, i):
     """XLA_FFI_Buffer of argument/result ``i`` (``table``: ARGS or RETS), as words."""
-    return _words(_words(frame[table], i + 1)[i], _BUFFER_DIMS + 1)
+    return words(words(frame[table], i + 1)[i], _BUFFER_DIMS + 1)
 
 
 @numba.njit(cache=True)
 def vector(buf, element):
     """A rank-1 buffer's data as a 1-d array of ``element``."""
-    n = _words(buf[_BUFFER_DIMS], 1)[0]
+    n = words(buf[_BUFFER_DIMS], 1)[0]
     return numba.carray(_pointer(buf[_BUFFER_DATA]), (n,), element)
 
 
@@ -95,7 +157,7 @@ def answered_metadata(frame):
     """Whether XLA only asked for the API version (answered here)."""
     extension = frame[_FRAME_EXTENSION]
     while extension != 0:
-        base = _words(extension, _EXTENSION_METADATA + 1)
+        base = words(extension, _EXTENSION_METADATA + 1)
         if (base[_EXTENSION_TYPE] & 0xFFFFFFFF) == _METADATA_TYPE:
             meta = numba.carray(_pointer(base[_EXTENSION_METADATA]), (_TRAITS + 1,), np.int32)
             meta[_MAJOR] = _API_MAJOR
@@ -183,37 +245,44 @@ def _vectoriser_remarks_dropped(active: bool):
 _DEFAULT_MEMORY_CHECKS = 128
 
 
+def compile_cfunc(function: Callable, signature, cache: bool = True,
+                  memory_checks: int = _DEFAULT_MEMORY_CHECKS, vector_width: int = 0):
+    """``numba.cfunc(signature)(function)``, kept alive for the process. ``cache``: keep the
+    machine code on disk (the function needs a source file). ``memory_checks``: LLVM's limit
+    on the vectoriser's overlap checks while it compiles (a loop over many arrays needs more
+    than the default to be vectorised); ``vector_width``: the width, in elements, that LLVM's
+    loop vectoriser must use (0: its own choice); both set back afterwards. Neither is part
+    of numba's cache key: a function compiled with other values must have another source."""
+    options = dict(error_model="numpy", boundscheck=False)
+    _vectoriser_options(memory_checks, vector_width)
+    try:
+        with _vectoriser_remarks_dropped(vector_width > 0):
+            try:
+                compiled = numba.cfunc(signature, cache=cache, **options)(function)
+            except RuntimeError:    # no writable cache directory: for this process only
+                compiled = numba.cfunc(signature, **options)(function)
+    finally:
+        _vectoriser_options(_DEFAULT_MEMORY_CHECKS, 0)
+    _KEEP_ALIVE.append(compiled)
+    return compiled
+
+
 @functools.lru_cache(maxsize=None)
 def register(name: str, handler: Callable, cache: bool = True,
              memory_checks: int = _DEFAULT_MEMORY_CHECKS,
              vector_width: int = 0) -> Optional[str]:
     """Compile ``handler(frame_address) -> error pointer`` (a Python function written for
-    numba with the helpers above) as a ``numba.cfunc`` and register it as the CPU target
-    ``name``; returns ``name``, or None where jaxlib lacks the C API header. ``cache``: keep
-    the machine code on disk (the handler needs a source file). ``memory_checks``: LLVM's
-    limit on the vectoriser's overlap checks while this handler compiles (a loop over many
-    arrays needs more than the default to be vectorised); ``vector_width``: the width, in
-    elements, that LLVM's loop vectoriser must use (0: its own choice); both set back
-    afterwards. Neither is part of numba's cache key: a handler compiled with other values
-    must have another source."""
+    numba with the helpers above) as a ``numba.cfunc`` (:func:`compile_cfunc`, whose options
+    these are) and register it as the CPU target ``name``; returns ``name``, or None where
+    jaxlib lacks the C API header."""
     global _API_MAJOR, _API_MINOR
     version = api_version()
     if version is None:
         return None
     _API_MAJOR, _API_MINOR = version
     handler.__qualname__ = f"{handler.__name__}_ffi_api_{version[0]}_{version[1]}"
-    signature = types.voidptr(types.voidptr)
-    options = dict(error_model="numpy", boundscheck=False)
-    _vectoriser_options(memory_checks, vector_width)
-    try:
-        with _vectoriser_remarks_dropped(vector_width > 0):
-            try:
-                compiled = numba.cfunc(signature, cache=cache, **options)(handler)
-            except RuntimeError:    # no writable cache directory: for this process only
-                compiled = numba.cfunc(signature, **options)(handler)
-    finally:
-        _vectoriser_options(_DEFAULT_MEMORY_CHECKS, 0)
+    compiled = compile_cfunc(handler, types.voidptr(types.voidptr), cache, memory_checks,
+                             vector_width)
     import jax
     jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(compiled.address), platform="cpu")
-    _KEEP_ALIVE.append(compiled)
     return name

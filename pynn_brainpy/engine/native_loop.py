@@ -37,6 +37,12 @@ In float32, which makes no such promise, the loops let LLVM fuse multiply-adds (
 reciprocal (:meth:`Writer.quotient`): each changes a result by about a rounding of the
 float type, and together they shortened the step of 4000 GLIF5 neurons with Poisson drive in
 float32 from a median 58.5 to 46.2 µs on session 9's machine (docs/performance.md).
+
+A loop over at least :data:`SPLIT_FROM` neurons runs in two halves, the second offered to
+the ring worker's thread, a second core (:func:`._ring_worker.loop_in_halves`): the loop
+is a native function ``half`` over a range of neurons, called with views that start at the
+range's first neuron (a loop that indexed from an offset, or returned its count, was not
+vectorised as well: 2 to 6 times slower in scratch timings).
 """
 
 import functools
@@ -49,16 +55,29 @@ from typing import Callable, Dict, Sequence
 
 import jax
 import jax.numpy as jnp
+import numba
 import numpy as np
+from numba import types
 
 from . import native, rkf45
 
 __all__ = ["Layout", "Writer", "available", "call", "compile_loop", "is_heterogeneous",
-           "largest_quiet_error", "redo_loud", "tableau", "ENABLED"]
+           "largest_quiet_error", "neurons_from", "redo_loud", "rows_from", "tableau",
+           "ENABLED", "SPLIT_FROM", "SPLIT_ALIGN"]
 
 #: ``PYNN_BRAINPY_NATIVE=0`` in the environment turns the native loops off (the XLA step
 #: then runs every time), for comparisons.
 ENABLED = os.environ.get("PYNN_BRAINPY_NATIVE", "1") != "0"
+
+#: Loops over at least this many neurons run their second half on the ring worker's thread
+#: (:func:`._ring_worker.fork`), split at a multiple of :data:`SPLIT_ALIGN` neurons (whole
+#: vector iterations and cache lines on each side).
+SPLIT_FROM, SPLIT_ALIGN = 1024, 64
+
+
+def _ring_worker_enabled() -> bool:
+    from . import _ring_worker
+    return _ring_worker.ENABLED
 
 
 def available(dtype) -> bool:
@@ -117,7 +136,8 @@ class Layout:
     are (N,)); ``integer``: names of int32 arrays. ``loud`` (one int32: how many neurons'
     steps were not quiet) is always the last result.
 
-    The loop's signature is ``(n, *state, *constants, h, tab, *extra_o, loud_o)``.
+    The loop's signature is ``(n, stride, *state, *constants, h, tab, *extra_o, loud_o)``:
+    ``n`` neurons, each row of a (rows, N) array ``stride`` numbers after the last.
     """
 
     def __init__(self, state: Sequence[str], in_place: Sequence[str], extra: Sequence[str],
@@ -155,10 +175,10 @@ class Writer:
 
     def view(self, name: str, row: int = 0) -> str:
         """Element ``i`` of row ``row`` of a (rows, N) array, through a view made before the
-        loop: indexed by ``i`` alone, LLVM sees consecutive elements (``row·n + i``, with
-        numba's wrap-around of negative indices, it does not)."""
+        loop: indexed by ``i`` alone, LLVM sees consecutive elements (``row·stride + i``,
+        with numba's wrap-around of negative indices, it does not)."""
         local = f"{name}_r{row}"
-        line = f"    {local} = {name}[{row} * n:{row + 1} * n]"
+        line = f"    {local} = {name}[{row} * stride:{row} * stride + n]"
         if line not in self.before:
             self.before.append(line)
         return f"{local}[i]"
@@ -223,9 +243,9 @@ class Writer:
             self.add(f"{name} = {terms}")
 
     def source(self, layout: Layout) -> str:
-        """The loop ``quiet(n, ...)`` (see :class:`Layout`); the body counts the neurons
-        whose step is not quiet in ``loud``."""
-        head = [f"def quiet(n, {', '.join(layout.arguments)}):",
+        """The loop ``quiet(n, stride, ...)`` (see :class:`Layout`); the body counts the
+        neurons whose step is not quiet in ``loud``."""
+        head = [f"def quiet(n, stride, {', '.join(layout.arguments)}):",
                 f"    zero = tab[{_ZERO}]",
                 f"    half = tab[{_HALF}]",
                 "    one = half + half",
@@ -233,47 +253,90 @@ class Writer:
                 f"    grown = tab[{_FIVE}] * h",
                 "    a2h = tab[0] * h",
                 "    loud = 0"] + [f"    t{j} = tab[{j}]" for j in range(42)]
+        # loud goes out through memory: a loop that returned it ran at half the speed
         return "\n".join(head + self.before + ["    for i in range(n):"] + self.body +
                          ["    loud_o[0] = loud"]) + "\n"
 
 
 def _module_source(loop: str, layout: Layout, dtype_name: str) -> str:
-    """A module with the loop and its FFI handler for floats of ``dtype_name``: each
-    argument read from XLA's buffers (an in-place state from its result buffer, the same
-    memory); (rows, N) arrays as flat arrays of rows·N numbers."""
+    """A module with the loop, ``half(words)``, which runs it on the neurons ``words[1] …
+    words[2] − 1`` of the XLA call frame at ``words[0]`` and leaves ``loud`` in
+    ``words[3]`` (:func:`._ring_worker.loop_in_halves`), and the FFI handler for floats of
+    ``dtype_name``, which runs ``half`` on all neurons or, from :data:`SPLIT_FROM` on, on
+    each half, one of them on the ring worker's thread. Each argument is read from XLA's
+    buffers (an in-place state from its result buffer, the same memory), as a view that
+    starts at the first neuron; (rows, N) arrays as flat arrays of rows·N numbers.
+    ``HALF_SYMBOL`` in the source stands for the symbol under which the handler finds
+    ``half`` (:func:`_compile_source`)."""
     floats = f"np.{dtype_name}"
     fused = ', fastmath={"contract"}' if dtype_name == "float32" else ""
     n_inputs = layout.arguments.index("tab") + 1
-    values = ["n"]
+    values = []
     for i, name in enumerate(layout.arguments):
         result = name.removesuffix("_o") if i >= n_inputs else name
         table, at = (("RETS", layout.results.index(result))
                      if i >= n_inputs or name in layout.in_place else ("ARGS", i))
         kind = "np.int32" if result in layout.integer else floats
-        if result in layout.rows:
-            value = f"data(buffer(frame, {table}, {at}), {layout.rows[result]} * n, {kind})"
+        whole = f"vector(buffer(frame, {table}, {at}), {kind})"
+        if name == "loud_o":
+            value = "task[3:]"
+        elif name in ("h", "tab"):
+            value = whole + "[0]" if name == "h" else whole            # h, a number
+        elif name in layout.constants:
+            value = f"rows_from({whole}, first, {layout.constants[name]}, n)"
+        elif result in layout.rows:
+            value = (f"data(buffer(frame, {table}, {at}), {layout.rows[result]} * n, "
+                     f"{kind})[first:]")
         else:
-            value = f"vector(buffer(frame, {table}, {at}), {kind})"
-        values.append(value + "[0]" if name == "h" else value)            # h, a number
+            value = f"neurons_from({whole}, first, end, n)"
+        values.append(value)
     call_args = ",\n          ".join(values)
+    split_from = SPLIT_FROM if _ring_worker_enabled() else 2 ** 62
     return (f'''"""A quiet step generated by pynn_brainpy.engine.native_loop."""
 import numba
 import numpy as np
 from pynn_brainpy.engine.native import ARGS, RETS, answered_metadata, buffer, data, \\
-    done, frame_of, vector
+    done, extern_word, frame_at, frame_of, integer_address, vector, words
+from pynn_brainpy.engine.native_loop import neurons_from, rows_from
+from pynn_brainpy.engine._ring_worker import control_address, loop_in_halves
 
 
 @numba.njit(error_model="numpy", boundscheck=False, cache=True{fused})
 {loop}
+
+def half(address):
+    task = words(address, 4)
+    frame, first, end = frame_at(task[0]), task[1], task[2]
+    n = vector(buffer(frame, ARGS, 0), {floats}).shape[0]
+    quiet(end - first, n,
+          {call_args})
+
 
 def handler(frame_address):
     frame = frame_of(frame_address)
     if answered_metadata(frame):
         return done()
     n = vector(buffer(frame, ARGS, 0), {floats}).shape[0]
-    quiet({call_args})
+    middle = n // {2 * SPLIT_ALIGN} * {SPLIT_ALIGN} if n >= {split_from} else 0
+    loud = loop_in_halves(control_address(), extern_word("HALF_SYMBOL"),
+                          integer_address(frame_address), n, middle)
+    vector(buffer(frame, RETS, {layout.results.index("loud")}), np.int32)[0] = loud
     return done()
 ''')
+
+
+@numba.njit(cache=True)
+def neurons_from(values, first, end, n):
+    """Neurons ``first … end − 1`` of an (N,) array of ``n``, or a one-number array (a value
+    shared by every neuron, read before the loop) as it is."""
+    return values[first:end] if values.shape[0] == n else values
+
+
+@numba.njit(cache=True)
+def rows_from(values, first, rows, n):
+    """A constant from neuron ``first`` on, where it has a value per neuron (``rows`` rows of
+    ``n``); else (one value per row) as it is."""
+    return values[first:] if values.shape[0] == rows * n else values
 
 
 def _cache_dir() -> str:
@@ -295,6 +358,8 @@ def _compile_source(prefix: str, source: str) -> str:
     width = native.wide_vector_width()
     # the width is not in numba's cache key: it goes into the module's source (and name)
     source = f"# LLVM loop vector width: {width or 'its own choice'}\n{source}"
+    symbol = f"pynn_brainpy_half_{hashlib.sha1(source.encode()).hexdigest()[:16]}"
+    source = source.replace("HALF_SYMBOL", symbol)
     digest = hashlib.sha1(source.encode()).hexdigest()[:16]
     name = f"{prefix}_{digest}"
     path = os.path.join(_cache_dir(), name + ".py")
@@ -311,8 +376,11 @@ def _compile_source(prefix: str, source: str) -> str:
     # each neuron's step is a long chain of dependent operations (the Fehlberg stages), and
     # LLVM's own width (8 floats or 4 doubles here) keeps too few neurons in flight to hide
     # the chain's latency (module docstring)
-    return native.register(f"pynn_brainpy_{name}", module.handler, memory_checks=1024,
-                           vector_width=width)
+    options = dict(memory_checks=1024, vector_width=width)
+    # the half first: the handler's machine code refers to its symbol
+    half = native.compile_cfunc(module.half, types.void(types.int64), **options)
+    native.export_word(symbol, half.address)
+    return native.register(f"pynn_brainpy_{name}", module.handler, **options)
 
 
 def compile_loop(prefix: str, loop: str, layout: Layout, dtype_name: str) -> str:
@@ -338,6 +406,9 @@ def call(target: str, layout: Layout, state: dict, constants: dict, heterogeneou
     buffers are updated in place."""
     V = state[layout.state[0]]
     n, dtype = V.shape[0], V.dtype
+    if n >= SPLIT_FROM and _ring_worker_enabled():
+        from . import _ring_worker
+        _ring_worker.start()            # takes the second halves from now on
     args = [jnp.asarray(state[name], layout.kind(name, dtype)) for name in layout.state]
     for name, rows in layout.constants.items():
         value = jnp.asarray(constants[name], layout.kind(name, dtype))

@@ -142,3 +142,48 @@ def test_update_takes_the_xla_step_for_the_neurons_that_are_not_quiet(every):
     np.testing.assert_array_equal(H[loud], np.asarray(xla["H"])[loud])
     np.testing.assert_allclose(V[~loud], np.asarray(xla["V"])[~loud], rtol=1e-12)
     np.testing.assert_array_equal(np.asarray(spike) > 0, np.asarray(xla["spike"]))
+
+
+def _kwargs_slice(kw, lo, hi):
+    return {k: (v[lo:hi] if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
+
+
+@pytest.mark.parametrize("worker", [True, False])
+def test_a_long_loop_runs_in_two_halves_with_the_results_of_whole_loops(worker):
+    """From native_loop.SPLIT_FROM neurons the loop's second half is offered to the ring
+    worker's thread (or run by the caller, with no thread to take it): every neuron's
+    results are those of loops too short to be split, bit for bit, and the not-quiet
+    neurons of both halves are counted."""
+    from pynn_brainpy.engine import _ring_worker, native_loop
+    brainstate.environ.set(precision=64)
+    n, cut = native_loop.SPLIT_FROM + 300, native_loop.SPLIT_FROM - 100
+    rng = np.random.default_rng(5)
+    kw = dict(g=rng.uniform(5.0, 15.0, n), C_m=rng.uniform(40.0, 80.0, n),
+              t_ref=rng.uniform(1.0, 3.0, n), tau_syn=rng.uniform(0.2, 5.0, (n, 2)),
+              E_rev=rng.uniform(-80.0, 0.0, (n, 2)), spike_dependent_threshold=True,
+              after_spike_currents=True, adapting_threshold=True)
+    if not worker:
+        _ring_worker._WORKER.stop()
+    try:
+        with brainstate.environ.context(dt=0.1):
+            whole = glif_cond(n, **kw)
+            whole.init_state()
+            state = _state(whole, rng, quiet=False)   # loud neurons in both halves
+            before = sum(_ring_worker.halves())
+            split, _ = _both(whole, state)
+            assert sum(_ring_worker.halves()) == before + 1
+            parts = []
+            for lo, hi in ((0, cut), (cut, n)):
+                model = glif_cond(hi - lo, **_kwargs_slice(kw, lo, hi))
+                model.init_state()
+                sliced = {k: (v[..., lo:hi] if v.shape[-1] == n else v)
+                          for k, v in state.items()}
+                parts.append(_both(model, sliced)[0])
+    finally:
+        _ring_worker.start()
+    if not worker:
+        assert _ring_worker.halves()[1] >= 1
+    assert int(split["loud"]) == int(parts[0]["loud"]) + int(parts[1]["loud"]) > 0
+    for key in (*_glif_native.IN_PLACE, "spike", "loud_mask"):
+        np.testing.assert_array_equal(
+            split[key], np.concatenate([p[key] for p in parts], axis=-1), err_msg=key)

@@ -133,3 +133,33 @@ def test_which_models_have_the_native_step():
     assert _iaf_native.supports(iaf_cond_exp(3)) and _iaf_native.supports(iaf_cond_alpha(3))
     # adaptation states besides the port conductances: the XLA step only
     assert not _iaf_native.supports(iaf_cond_exp_sfa_rr(3))
+
+
+@pytest.mark.parametrize("kind,heterogeneous", [("exp", True), ("alpha", False)])
+def test_a_long_loop_runs_in_two_halves_with_the_results_of_one_loop_per_neuron(
+        kind, heterogeneous):
+    """From native_loop.SPLIT_FROM neurons the loop runs in two halves, one of them on the
+    ring worker's thread: each neuron's results are those of a loop too short to be split
+    over the same neurons (a cut elsewhere), bit for bit, also with per-neuron constants."""
+    from pynn_brainpy.engine import _ring_worker, native_loop
+    brainstate.environ.set(precision=64)
+    n, cut = native_loop.SPLIT_FROM + 200, 700
+    rng = np.random.default_rng(3)
+    with brainstate.environ.context(dt=0.1):
+        whole = _model(kind, heterogeneous, rng, n=n)
+        state, w = _state(whole, rng, quiet=False)
+        before = sum(_ring_worker.halves())
+        split, _ = _both(whole, state, w)
+        assert sum(_ring_worker.halves()) == before + 1
+        consts = whole.consts.value
+        parts = []
+        for lo, hi in ((0, cut), (cut, n)):
+            piece = lambda x: x[..., lo:hi] if np.ndim(x) and np.shape(x)[-1] == n else x
+            sliced = {k: piece(v) for k, v in state.items()}
+            c = jax.tree.map(piece, consts)
+            parts.append(jax.jit(lambda s, w_, c=c: _iaf_native.quiet_step(
+                whole, s, w_, c, whole.EPS_ABS))(sliced, [piece(x) for x in w]))
+    assert int(split["loud"]) == int(parts[0]["loud"]) + int(parts[1]["loud"]) > 0
+    for key in (*_iaf_native.names(whole), "refr", "H", "spike", "loud_mask"):
+        np.testing.assert_array_equal(
+            split[key], np.concatenate([p[key] for p in parts], axis=-1), err_msg=key)
