@@ -103,7 +103,6 @@ def words(address, n):
     return numba.carray(_pointer(address), (n,), np.int64)
 
 
-
 @numba.njit(cache=True)
 def frame_of(address):
     """The call frame's words, up to the table of results."""

@@ -41,8 +41,9 @@ float32 from a median 58.5 to 46.2 µs on session 9's machine (docs/performance.
 A loop over at least :data:`SPLIT_FROM` neurons runs in two halves, the second offered to
 the ring worker's thread, a second core (:func:`._ring_worker.loop_in_halves`): the loop
 is a native function ``half`` over a range of neurons, called with views that start at the
-range's first neuron (a loop that indexed from an offset, or returned its count, was not
-vectorised as well: 2 to 6 times slower in scratch timings).
+range's first neuron (in scratch timings, a loop that took its views from an offset itself
+was not vectorised by LLVM, ~6× slower, and one that returned its count of not-quiet
+neurons instead of storing it ran at half the speed).
 """
 
 import functools
@@ -70,8 +71,8 @@ __all__ = ["Layout", "Writer", "available", "call", "compile_loop", "is_heteroge
 ENABLED = os.environ.get("PYNN_BRAINPY_NATIVE", "1") != "0"
 
 #: Loops over at least this many neurons run their second half on the ring worker's thread
-#: (:func:`._ring_worker.fork`), split at a multiple of :data:`SPLIT_ALIGN` neurons (whole
-#: vector iterations and cache lines on each side).
+#: (:func:`._ring_worker.loop_in_halves`), split at a multiple of :data:`SPLIT_ALIGN` neurons
+#: (whole vector iterations and cache lines on each side).
 SPLIT_FROM, SPLIT_ALIGN = 1024, 64
 
 

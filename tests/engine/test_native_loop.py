@@ -178,6 +178,26 @@ def test_wide_loops_are_right_at_every_length(dtype):
                            for m in modules)
 
 
+@pytest.mark.skipif(not native_loop.available(np.float64), reason="no native loops here")
+def test_loops_from_the_split_length_on_run_in_two_halves_right_at_the_edges():
+    """Around SPLIT_FROM and at odd lengths the two halves (split at a multiple of
+    SPLIT_ALIGN) give every element its result, and each call from SPLIT_FROM on is one
+    split (counted by the worker or its caller)."""
+    import brainstate
+    from pynn_brainpy.engine import _ring_worker
+
+    brainstate.environ.set(precision=64)
+    rng = np.random.default_rng(9)
+    edge = native_loop.SPLIT_FROM
+    for n in (edge - 1, edge, edge + 1, edge + native_loop.SPLIT_ALIGN + 1, 3 * edge + 5):
+        V = rng.uniform(-10.0, 10.0, n)
+        before = sum(_ring_worker.halves())
+        got = _run_one_line_loop("test_split", lambda w: f"V[i] * {w.const('c')} + one",
+                                 True, np.float64, V, c=0.25)
+        np.testing.assert_array_equal(got, V * 0.25 + 1.0)
+        assert sum(_ring_worker.halves()) == before + (n >= edge)
+
+
 def test_redo_loud_takes_the_xla_results_of_the_marked_neurons_only():
     import jax.numpy as jnp
 

@@ -95,7 +95,7 @@ def test_without_a_worker_thread_the_batches_are_claimed_back(depth):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_any_split_position_delivers_what_the_synchronous_handler_delivers(dtype):
+def test_any_split_column_delivers_what_the_synchronous_handler_delivers(dtype):
     """The parts (columns below / from the split) may go to different threads: wherever the
     split lies (before every column, among them, after all), the ring is the synchronous
     handler's (on the same matrix), bit for bit."""
