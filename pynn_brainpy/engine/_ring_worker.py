@@ -71,8 +71,8 @@ from ._event_handler import add_events, take_out_next_row
 from .native import (ARGS, RETS, _pointer, answered_metadata, buffer, call_address, done,
                      export_word, extern_word, frame_of, is_f64, vector)
 
-__all__ = ["ENABLED", "PARTS", "address_words", "batches", "check", "control_address",
-           "halves", "handler", "join_handler", "loop_in_halves", "reserve", "start", "turn"]
+__all__ = ["ENABLED", "PARTS", "batches", "check", "control_address", "halves", "handler",
+           "join_handler", "loop_in_halves", "reserve", "start", "turn"]
 
 ENABLED = os.environ.get("PYNN_BRAINPY_RING_WORKER", "1") != "0"
 
@@ -296,7 +296,9 @@ def _added_all_but(ctl, in_flight, ring_address):
 # the TASK word.
 @numba.njit(nogil=True)
 def control_address():
-    """The control block's address, for native code that has no handler argument for it."""
+    """The control block's address, through a process symbol: not a constant in the machine
+    code, which numba keeps on disk and a compiled program may reach a later process from
+    JAX's cache."""
     return extern_word(CONTROL_SYMBOL)
 
 
@@ -346,12 +348,6 @@ def _take_half(ctl):
 
 
 # ---------------------------------------------------------------- XLA handlers
-@numba.njit(nogil=True)
-def _control(frame, at):
-    words = vector(buffer(frame, ARGS, at), np.uint32)
-    return np.int64(words[0]) | (np.int64(words[1]) << 32)
-
-
 @numba.njit(error_model="numpy", boundscheck=False, nogil=True)
 def _post(ctl, counts, step, ring_address, ring_size, width, weights_address,
           positions_address, indptr_address, nnz, f64):
@@ -385,14 +381,13 @@ def _post(ctl, counts, step, ring_address, ring_size, width, weights_address,
 
 def handler(frame_address):
     """XLA_FFI_Error* handler(XLA_FFI_CallFrame*): arguments counts, weights, positions,
-    indptr, step (int32, one element), ring (aliased with the first result), control (the
-    control block's address as two uint32); results ring, arriving. The batch that held
-    this step's slot added, row ``(step + 1) mod L`` taken out and cleared, this step's
-    spikes posted."""
+    indptr, step (int32, one element), ring (aliased with the first result); results ring,
+    arriving. The batch that held this step's slot added, row ``(step + 1) mod L`` taken out
+    and cleared, this step's spikes posted."""
     frame = frame_of(frame_address)
     if answered_metadata(frame):
         return done()
-    ctl = _control(frame, 6)
+    ctl = control_address()
     ring_buffer, arriving_buffer = buffer(frame, RETS, 0), buffer(frame, RETS, 1)
     ring_address = ring_buffer[3]
     _added_all_but(ctl, _header(ctl)[DEPTH] - 1, ring_address)
@@ -419,12 +414,12 @@ def _take_out_and_post(ctl, step, addresses, counts, weights, ring, arriving, f6
 
 
 def join_handler(frame_address):
-    """XLA_FFI_Error* handler(XLA_FFI_CallFrame*): arguments ring (aliased with the result),
-    control; the last batch of the chunk added."""
+    """XLA_FFI_Error* handler(XLA_FFI_CallFrame*): argument ring (aliased with the result);
+    the last batch of the chunk added."""
     frame = frame_of(frame_address)
     if answered_metadata(frame):
         return done()
-    ctl = _control(frame, 1)
+    ctl = control_address()
     _added_all_but(ctl, 0, buffer(frame, RETS, 0)[3])
     _header(ctl)[LAST_RING] = 0             # the next chunk's ring may be elsewhere
     return done()
@@ -523,13 +518,6 @@ def reserve(n_senders: int, depth: int = 1, split: int = 0) -> None:
     w.control[DEPTH] = depth
     w.control[SPLIT] = split
     w.start()
-
-
-def address_words() -> np.ndarray:
-    """The control block's address as two uint32 (low, high): a runtime argument of the
-    handlers (not a constant: a compiled program may outlive this process in JAX's cache)."""
-    a = _WORKER.address
-    return np.array([a & 0xFFFFFFFF, a >> 32], np.uint32)
 
 
 def halves() -> tuple:

@@ -60,11 +60,11 @@ def worker_available(dtype) -> bool:
             and _worker_handlers() is not None)
 
 
-def join_ring(ring, control):
+def join_ring(ring):
     """``ring`` once the ring worker has added the last batch posted by
-    :func:`deliver_into_ring` with ``control``."""
+    :func:`deliver_into_ring` with ``worker``."""
     return jax.ffi.ffi_call(_worker_handlers()[1], jax.ShapeDtypeStruct(ring.shape, ring.dtype),
-                            input_output_aliases={0: 0})(ring, control)
+                            input_output_aliases={0: 0})(ring)
 
 
 def native_available(dtype) -> bool:
@@ -159,7 +159,7 @@ def gathered_product(counts, weights, indices, indptr: np.ndarray, n_cols: int,
 
 
 def deliver_into_ring(counts, weights, positions, indptr: np.ndarray, step, ring,
-                      n_slots: int, repeats: bool = True, control=None):
+                      n_slots: int, repeats: bool = True, worker: bool = False):
     """Add step ``step``'s spikes into a ring buffer and take out the next row.
 
     ``ring``, flat, holds ``n_slots`` rows of ``n = ring.size / n_slots`` numbers: row ``s``
@@ -176,11 +176,10 @@ def deliver_into_ring(counts, weights, positions, indptr: np.ndarray, step, ring
     the ring rotated by ``step`` rows. ``repeats=False`` promises counts of 0 or 1 (neurons
     spike at most once per step): brainevent then makes one binary product.
 
-    ``control`` (:func:`._ring_worker.address_words`, where :func:`worker_available`; every
-    delay at least 2 steps; in each row the entries aimed at columns below the worker's split
-    column first, see :func:`._ring_worker.reserve`): the events are added by the ring worker
-    while the next step runs, and the ring is complete only after :func:`join_ring` (or the
-    next call).
+    ``worker`` (where :func:`worker_available`; every delay at least 2 steps; in each row the
+    entries aimed at columns below the worker's split column first, see
+    :func:`._ring_worker.reserve`): the events are added by the ring worker while the next
+    step runs, and the ring is complete only after :func:`join_ring` (or the next call).
     """
     indptr = np.asarray(indptr, np.int32)
     n = ring.size // n_slots
@@ -205,7 +204,7 @@ def deliver_into_ring(counts, weights, positions, indptr: np.ndarray, step, ring
     results = (jax.ShapeDtypeStruct(ring.shape, ring.dtype),
                jax.ShapeDtypeStruct((n,), ring.dtype))
     operands = (counts, weights, positions, jnp.asarray(indptr), step.reshape(1), ring)
-    if control is not None:
+    if worker:
         return jax.ffi.ffi_call(_worker_handlers()[0], results, input_output_aliases={5: 0})(
-            *operands, control)
+            *operands)
     return jax.ffi.ffi_call(_handler(), results, input_output_aliases={5: 0})(*operands)

@@ -41,9 +41,9 @@ float32 from a median 58.5 to 46.2 µs on session 9's machine (docs/performance.
 A loop over at least :data:`SPLIT_FROM` neurons runs in two halves, the second offered to
 the ring worker's thread, a second core (:func:`._ring_worker.loop_in_halves`): the loop
 is a native function ``half`` over a range of neurons, called with views that start at the
-range's first neuron (in scratch timings, a loop that took its views from an offset itself
-was not vectorised by LLVM, ~6× slower, and one that returned its count of not-quiet
-neurons instead of storing it ran at half the speed).
+range's first neuron (a loop that took its views from an offset itself was not vectorised
+by LLVM, and one that returned its count of not-quiet neurons instead of storing it ran
+slower: scratch timings, figures in issue 5's session-11 note).
 """
 
 import functools
@@ -254,7 +254,7 @@ class Writer:
                 f"    grown = tab[{_FIVE}] * h",
                 "    a2h = tab[0] * h",
                 "    loud = 0"] + [f"    t{j} = tab[{j}]" for j in range(42)]
-        # loud goes out through memory: a loop that returned it ran at half the speed
+        # loud goes out through memory: a loop that returned it ran slower (module docstring)
         return "\n".join(head + self.before + ["    for i in range(n):"] + self.body +
                          ["    loud_o[0] = loud"]) + "\n"
 

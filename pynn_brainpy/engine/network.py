@@ -567,9 +567,7 @@ class Network:
                    for i in self._plastic}
         generators = {gi: {k: jnp.asarray(v, self.dtype) for k, v in g.params.items()}
                       for gi, g in enumerate(self.groups) if isinstance(g, GeneratorGroup)}
-        control = (jnp.asarray(_ring_worker.address_words()) if self._ring_worker else None)
         return {"weights": weights, "positions": positions, "generators": generators,
-                "ring_control": control,
                 "gap": gap.arguments(self.gap_junctions, self.dtype),
                 "precise": [precise.input_weights(inp, self.synapses, self.dtype)
                             for inp in self._precise_inputs],
@@ -649,7 +647,7 @@ class Network:
             sent = jnp.concatenate([spikes[g].astype(dtype) for g in block.senders])
             repeats = not all(isinstance(groups[g], NeuronGroup) for g in block.senders)
             return deliver_into_ring(sent, args["weights"], args["positions"], block.indptr,
-                                     m, ring, ring_len, repeats, control=args["ring_control"])
+                                     m, ring, ring_len, repeats, worker=self._ring_worker)
 
         def generate(gi, m, state):
             key = counter_rng.step_key(group_keys[gi], m)
@@ -765,8 +763,8 @@ class Network:
 
             _, carry, buffers = brainstate.transform.while_loop(
                 lambda loop: loop[0] < n, body, (jnp.asarray(0, jnp.int32), carry, buffers))
-            if args["ring_control"] is not None:
-                carry = dict(carry, ring=join_ring(carry["ring"], args["ring_control"]))
+            if self._ring_worker:
+                carry = dict(carry, ring=join_ring(carry["ring"]))
             return carry, buffers
         return run_chunk
 

@@ -31,25 +31,24 @@ def _network(dtype, shortest=2, split=MIDDLE):
     return counts, weights, positions, indptr
 
 
-def _run(dtype, control, steps=STEPS, shortest=2, split=MIDDLE):
+def _run(dtype, worker, steps=STEPS, shortest=2, split=MIDDLE):
     counts, weights, positions, indptr = _network(dtype, shortest, split)
 
     @jax.jit
-    def run(counts, weights, positions, control):
+    def run(counts, weights, positions):
         def body(carry, counts_m):
             ring, m = carry
             ring, arriving = event_product.deliver_into_ring(
-                counts_m, weights, positions, indptr, m, ring, SLOTS, control=control)
+                counts_m, weights, positions, indptr, m, ring, SLOTS, worker=worker)
             return (ring, m + 1), arriving
         (ring, _), arrivals = jax.lax.scan(
             body, (jnp.zeros(SLOTS * WIDTH, dtype), jnp.asarray(0, jnp.int32)),
             counts[:steps])
-        if control is not None:
-            ring = event_product.join_ring(ring, control)
+        if worker:
+            ring = event_product.join_ring(ring)
         return ring, arrivals
 
-    ring, arrivals = run(jnp.asarray(counts), jnp.asarray(weights), jnp.asarray(positions),
-                         None if control is None else jnp.asarray(control))
+    ring, arrivals = run(jnp.asarray(counts), jnp.asarray(weights), jnp.asarray(positions))
     _ring_worker.check()
     return np.asarray(ring), np.asarray(arrivals)
 
@@ -62,11 +61,11 @@ def test_the_worker_delivers_what_the_synchronous_handler_delivers(dtype, depth)
     import brainstate
     brainstate.environ.set(precision=64 if dtype == np.float64 else 32)
     _ring_worker.reserve(N_PRE, depth, MIDDLE)
-    ring, arrivals = _run(dtype, None, shortest=depth + 1)
+    ring, arrivals = _run(dtype, False, shortest=depth + 1)
     assert np.count_nonzero(arrivals) > 1000             # the ring was used
     for _ in range(3):
         before = sum(_ring_worker.batches())
-        ring_w, arrivals_w = _run(dtype, _ring_worker.address_words(), shortest=depth + 1)
+        ring_w, arrivals_w = _run(dtype, True, shortest=depth + 1)
         np.testing.assert_array_equal(arrivals_w, arrivals)
         np.testing.assert_array_equal(ring_w, ring)
         # each part of each batch added once
@@ -83,9 +82,9 @@ def test_without_a_worker_thread_the_batches_are_claimed_back(depth):
     _ring_worker.reserve(N_PRE, depth, MIDDLE)
     _ring_worker._WORKER.stop()
     try:
-        ring, arrivals = _run(np.float64, None, shortest=depth + 1)
+        ring, arrivals = _run(np.float64, False, shortest=depth + 1)
         by_worker, by_caller = _ring_worker.batches()
-        ring_w, arrivals_w = _run(np.float64, _ring_worker.address_words(),
+        ring_w, arrivals_w = _run(np.float64, True,
                                   shortest=depth + 1)
         assert _ring_worker.batches() == (by_worker, by_caller + _ring_worker.PARTS * STEPS)
     finally:
@@ -103,8 +102,8 @@ def test_any_split_column_delivers_what_the_synchronous_handler_delivers(dtype):
     brainstate.environ.set(precision=64 if dtype == np.float64 else 32)
     for split in (0, 1, WIDTH // 3, WIDTH - 1, WIDTH):
         _ring_worker.reserve(N_PRE, 2, split)
-        ring, arrivals = _run(dtype, None, shortest=3, split=split)
-        ring_w, arrivals_w = _run(dtype, _ring_worker.address_words(), shortest=3, split=split)
+        ring, arrivals = _run(dtype, False, shortest=3, split=split)
+        ring_w, arrivals_w = _run(dtype, True, shortest=3, split=split)
         np.testing.assert_array_equal(arrivals_w, arrivals)
         np.testing.assert_array_equal(ring_w, ring)
     _ring_worker.reserve(N_PRE, 1)
@@ -124,7 +123,7 @@ def test_a_batch_without_room_in_the_spike_list_is_an_error():
     _ring_worker._WORKER.control[_ring_worker.CAPACITY] = N_PRE - 1
     try:
         with pytest.raises(RuntimeError, match="ring"):
-            _run(np.float64, _ring_worker.address_words(), steps=5)
+            _run(np.float64, True, steps=5)
     finally:
         _ring_worker._WORKER.control[_ring_worker.CAPACITY] = saved
 
