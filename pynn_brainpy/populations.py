@@ -228,8 +228,10 @@ class Population(common.Population):
                 raise errors.NonExistentParameterError(
                     variable, self.celltype.__class__.__name__,
                     list(self.celltype.initial_value_map))
-            set_values = np.where(np.isnan(values), np.asarray(model.recordable(target)),
-                                  values * factor)
+            set_values = values * factor
+            if np.isnan(values).any():              # cells left at their present values
+                set_values = np.where(np.isnan(values), np.asarray(model.recordable(target)),
+                                      set_values)
             model.set_state_value(target, set_values)
 
     # ------------------------------------------------------------------ engine

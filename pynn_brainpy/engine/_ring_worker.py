@@ -69,7 +69,7 @@ from numba.extending import intrinsic
 
 from ._event_handler import add_events, take_out_next_row
 from .native import (ARGS, RETS, _pointer, answered_metadata, buffer, call_address, done,
-                     export_word, extern_word, frame_of, is_f64, vector)
+                     export_word, extern_word, frame_of, is_f64, usleep, vector)
 
 __all__ = ["ENABLED", "PARTS", "batches", "check", "control_address", "halves", "handler",
            "join_handler", "loop_in_halves", "reserve", "start", "turn"]
@@ -154,17 +154,6 @@ def _ticks(typingctx):
         return builder.call(cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(ir.IntType(64), []), "llvm.readcyclecounter"), [])
     return types.int64(), codegen
-
-
-@intrinsic
-def _usleep(typingctx, microseconds):
-    """libc's usleep, linked by name (a ctypes function would keep numba from caching)."""
-    def codegen(context, builder, sig, args):
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.IntType(32), [ir.IntType(32)]), "usleep")
-        builder.call(fn, [builder.trunc(args[0], ir.IntType(32))])
-        return context.get_dummy_value()
-    return types.void(types.int64), codegen
 
 
 # ---------------------------------------------------------------- the batch
@@ -445,7 +434,7 @@ def _serve(ctl):
         elif _ticks() - last < _SPIN_TICKS:
             _pause()
         else:
-            _usleep(nap)
+            usleep(nap)
             nap = min(2 * nap, _LONGEST_SLEEP_US)
 
 

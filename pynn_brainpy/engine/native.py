@@ -11,12 +11,9 @@ Without the header (a jaxlib that does not ship it) :func:`api_version` is None 
 callers use their plain-XLA versions.
 """
 
-import contextlib
 import functools
 import os
 import re
-import sys
-import tempfile
 from typing import Callable, Optional, Tuple
 
 import numba
@@ -24,11 +21,12 @@ import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
+from numba.core.compiler_lock import global_compiler_lock
 from numba.extending import intrinsic
 
 __all__ = ["api_version", "register", "compile_cfunc", "export_word", "extern_word",
-           "call_address", "integer_address", "words", "ARGS", "RETS", "frame_of", "frame_at",
-           "buffer", "vector", "data", "is_f64", "answered_metadata", "done"]
+           "call_address", "integer_address", "usleep", "words", "ARGS", "RETS", "frame_of",
+           "frame_at", "buffer", "vector", "data", "is_f64", "answered_metadata", "done"]
 
 # Word offsets (8 bytes) in XLA's C structs on 64-bit platforms (xla/ffi/api/c_api.h).
 # XLA_FFI_CallFrame: struct_size, extension_start, api, ctx, stage, args{struct_size,
@@ -70,6 +68,17 @@ def extern_word(typingctx, symbol):
             word.linkage = "external"
         return builder.load_atomic(word, "acquire", 8)
     return types.int64(symbol), codegen
+
+
+@intrinsic
+def usleep(typingctx, microseconds):
+    """libc's usleep, linked by name (a ctypes function would keep numba from caching)."""
+    def codegen(context, builder, sig, args):
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.IntType(32), [ir.IntType(32)]), "usleep")
+        builder.call(fn, [builder.trunc(args[0], ir.IntType(32))])
+        return context.get_dummy_value()
+    return types.void(types.int64), codegen
 
 
 _EXPORTED = {}     # symbol -> its ctypes word (kept alive: compiled code reads it)
@@ -210,35 +219,6 @@ def wide_vector_width() -> int:
     return 32 if llvm.get_host_cpu_features().get("avx2", False) else 0
 
 
-@contextlib.contextmanager
-def _vectoriser_remarks_dropped(active: bool):
-    """With a forced vector width LLVM prints a remark to the process's stderr for every loop
-    it cannot vectorise, such as the handler's walk along XLA's extension chain; while
-    ``active``, stderr goes to a file and comes back without those lines."""
-    if not active:
-        yield
-        return
-    sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:             # no stderr to filter
-        yield
-        return
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            kept = [line for line in captured.read().decode(errors="replace").splitlines(True)
-                    if not (line.startswith("remark: ") and "loop not vectorized" in line)]
-            if kept:
-                sys.stderr.write("".join(kept))
-
-
 # LLVM's default limit on the run-time checks by which its loop vectoriser proves that a
 # loop's arrays do not overlap (numba cannot tell it that they never do)
 _DEFAULT_MEMORY_CHECKS = 128
@@ -253,15 +233,17 @@ def compile_cfunc(function: Callable, signature, cache: bool = True,
     loop vectoriser must use (0: its own choice); both set back afterwards. Neither is part
     of numba's cache key: a function compiled with other values must have another source."""
     options = dict(error_model="numpy", boundscheck=False)
-    _vectoriser_options(memory_checks, vector_width)
-    try:
-        with _vectoriser_remarks_dropped(vector_width > 0):
+    # LLVM's options are the process's: numba's lock keeps other threads' compilations out
+    # until they are set back
+    with global_compiler_lock:
+        _vectoriser_options(memory_checks, vector_width)
+        try:
             try:
                 compiled = numba.cfunc(signature, cache=cache, **options)(function)
-            except RuntimeError:    # no writable cache directory: for this process only
+            except RuntimeError:        # no writable cache directory: for this process only
                 compiled = numba.cfunc(signature, **options)(function)
-    finally:
-        _vectoriser_options(_DEFAULT_MEMORY_CHECKS, 0)
+        finally:
+            _vectoriser_options(_DEFAULT_MEMORY_CHECKS, 0)
     _KEEP_ALIVE.append(compiled)
     return compiled
 

@@ -46,6 +46,7 @@ by LLVM, and one that returned its count of not-quiet neurons instead of storing
 slower: scratch timings, figures in issue 5's session-11 note).
 """
 
+import concurrent.futures
 import functools
 import hashlib
 import importlib.util
@@ -62,7 +63,8 @@ from numba import types
 
 from . import native, rkf45
 
-__all__ = ["Layout", "Writer", "available", "call", "compile_loop", "is_heterogeneous",
+__all__ = ["Layout", "Writer", "available", "call", "check_compiled", "compile_loop",
+           "is_heterogeneous",
            "largest_quiet_error", "neurons_from", "redo_loud", "rows_from", "tableau",
            "ENABLED", "SPLIT_FROM", "SPLIT_ALIGN"]
 
@@ -297,7 +299,7 @@ def _module_source(loop: str, layout: Layout, dtype_name: str) -> str:
 import numba
 import numpy as np
 from pynn_brainpy.engine.native import ARGS, RETS, answered_metadata, buffer, data, \\
-    done, extern_word, frame_at, frame_of, integer_address, vector, words
+    done, extern_word, frame_at, frame_of, integer_address, usleep, vector, words
 from pynn_brainpy.engine.native_loop import neurons_from, rows_from
 from pynn_brainpy.engine._ring_worker import control_address, loop_in_halves
 
@@ -317,10 +319,16 @@ def handler(frame_address):
     frame = frame_of(frame_address)
     if answered_metadata(frame):
         return done()
+    half = extern_word("HALF_SYMBOL")
+    while half == 0:                # still being compiled by another thread
+        usleep(200)
+        half = extern_word("HALF_SYMBOL")
+    if half < 0:                    # its compilation failed: the run raises the error
+        return done()
     n = vector(buffer(frame, ARGS, 0), {floats}).shape[0]
     middle = n // {2 * SPLIT_ALIGN} * {SPLIT_ALIGN} if n >= {split_from} else 0
-    loud = loop_in_halves(control_address(), extern_word("HALF_SYMBOL"),
-                          integer_address(frame_address), n, middle)
+    loud = loop_in_halves(control_address(), half, integer_address(frame_address), n,
+                          middle)
     vector(buffer(frame, RETS, {layout.results.index("loud")}), np.int32)[0] = loud
     return done()
 ''')
@@ -373,15 +381,45 @@ def _compile_source(prefix: str, source: str) -> str:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module           # numba's cache finds functions by module
     spec.loader.exec_module(module)
-    # some 25 arrays: the vectoriser needs more overlap checks than LLVM allows by default;
-    # each neuron's step is a long chain of dependent operations (the Fehlberg stages), and
-    # LLVM's own width (8 floats or 4 doubles here) keeps too few neurons in flight to hide
-    # the chain's latency (module docstring)
-    options = dict(memory_checks=1024, vector_width=width)
-    # the half first: the handler's machine code refers to its symbol
-    half = native.compile_cfunc(module.half, types.void(types.int64), **options)
+    # the symbol first: the handler's machine code refers to it; then the handler, which XLA
+    # needs to compile the program; the loop, the long compilation, while XLA compiles.
+    # The loop reads some 25 arrays: the vectoriser needs more overlap checks than LLVM
+    # allows by default; each neuron's step is a long chain of dependent operations (the
+    # Fehlberg stages), and LLVM's own width (8 floats or 4 doubles here) keeps too few
+    # neurons in flight to hide the chain's latency (module docstring)
+    native.export_word(symbol, 0)
+    target = native.register(f"pynn_brainpy_{name}", module.handler)
+    _COMPILER.submit(_compile_half, symbol, module.half,
+                     dict(memory_checks=1024, vector_width=width))
+    return target
+
+
+# numba's compilation of a loop (seconds, mostly Python) runs in this thread while the
+# caller traces on and XLA compiles without Python's lock; the handler waits for the
+# loop's address at its first call. numba's own lock keeps the compilation from overlapping
+# any other numba compilation.
+_COMPILER = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pynn_brainpy loops")
+_FAILED: Dict[str, BaseException] = {}       # symbol -> why its loop did not compile
+
+
+def _compile_half(symbol: str, function: Callable, options: dict) -> None:
+    """Compile a module's ``half`` and let its handler find it under ``symbol`` (-1 if the
+    compilation failed: the handler then does nothing and :func:`check_compiled` raises)."""
+    try:
+        half = native.compile_cfunc(function, types.void(types.int64), **options)
+    except BaseException as error:
+        _FAILED[symbol] = error          # before the handler can see -1
+        native.export_word(symbol, -1)
+        raise
     native.export_word(symbol, half.address)
-    return native.register(f"pynn_brainpy_{name}", module.handler, **options)
+
+
+def check_compiled() -> None:
+    """Raise the error of a loop whose compilation failed: a computation that called it
+    since did not run it, so its results are not valid."""
+    for error in _FAILED.values():
+        raise RuntimeError("pynn_brainpy: compiling a native neuron loop failed; the results "
+                           "of the computation that called it are not valid") from error
 
 
 def compile_loop(prefix: str, loop: str, layout: Layout, dtype_name: str) -> str:

@@ -50,7 +50,7 @@ import numpy as np
 
 from . import counter_rng
 from . import gap_junctions as gap
-from . import precise
+from . import native_loop, precise
 from . import _ring_worker
 from .event_product import deliver_into_ring, join_ring, worker_available
 
@@ -351,6 +351,12 @@ def _compact_on_device(buffer):
     return np.asarray(rows)[:total], np.asarray(cols)[:total]
 
 
+def _zeros(n: int, dtype) -> jax.Array:
+    """``n`` zeros on the device, made on the host (``jnp.zeros`` compiles an XLA computation
+    per size and type; ``jax.device_put`` of a NumPy array compiles none)."""
+    return jax.device_put(np.zeros(n, dtype))
+
+
 def _next_pow2(n: int) -> int:
     return 1 << max(0, int(n - 1).bit_length())
 
@@ -480,14 +486,14 @@ class Network:
         self._carry = {
             # row s: what arrives at the end of the steps = s mod L; row (step mod L) is
             # always empty, its content taken out into "arriving" at the end of the last step
-            "ring": jnp.zeros(self.ring_len * self._ring_width, self.dtype),   # flat
-            "arriving": jnp.zeros(self._ring_width, self.dtype),
+            "ring": _zeros(self.ring_len * self._ring_width, self.dtype),   # flat
+            "arriving": _zeros(self._ring_width, self.dtype),
             "generators": {gi: g.initial_state for gi, g in enumerate(self.groups)
                            if isinstance(g, GeneratorGroup)},
             "plastic": {i: self._initial_synapse_state(i) for i in self._plastic},
             "history": {gi: self._empty_history(gi, self._slots(gi))
                         for gi in self._history_groups},
-            "overflow": jnp.asarray(False), "count_overflow": jnp.asarray(False)}
+            "overflow": jax.device_put(np.False_), "count_overflow": jax.device_put(np.False_)}
 
     # ------------------------------------------------------------------ precise spikes
     def _is_precise(self, gi) -> bool:
@@ -565,7 +571,8 @@ class Network:
         plastic = {i: {k: jnp.asarray(v, self.dtype)
                        for k, v in self.synapses[i].dynamics.params.items()}
                    for i in self._plastic}
-        generators = {gi: {k: jnp.asarray(v, self.dtype) for k, v in g.params.items()}
+        generators = {gi: {k: jax.device_put(np.asarray(v, self.dtype))
+                           for k, v in g.params.items()}
                       for gi, g in enumerate(self.groups) if isinstance(g, GeneratorGroup)}
         return {"weights": weights, "positions": positions, "generators": generators,
                 "gap": gap.arguments(self.gap_junctions, self.dtype),
@@ -585,7 +592,8 @@ class Network:
             return None, None
         if self._static_on_device is None:
             weights = np.concatenate([self.synapses[i].weight for i in b.members])[b.order]
-            self._static_on_device = (jnp.asarray(weights, self.dtype), jnp.asarray(b.indices))
+            self._static_on_device = (jax.device_put(weights.astype(self.dtype)),
+                                      jax.device_put(b.indices))
         return self._static_on_device
 
     def _step_fn(self, args):
@@ -838,7 +846,7 @@ class Network:
                 self._compiled[(key, length)] = self._compile()
             m0 = self.step
             steps = np.arange(m0, m0 + length)
-            xs = {"step": jnp.asarray(steps, jnp.int32), "current": {}, "source": {}}
+            xs = {"step": jax.device_put(steps.astype(np.int32)), "current": {}, "source": {}}
             for gi, g in enumerate(self.groups):
                 if isinstance(g, NeuronGroup):
                     cur = self._currents_for(gi, (steps + 1) * self.dt)
@@ -854,8 +862,9 @@ class Network:
                       if self._ring_worker else contextlib.nullcontext())
             with worker:
                 self._carry, rec = self._compiled[(key, length)](self._carry, args, xs,
-                                                                 jnp.asarray(n, jnp.int32))
+                                                                 np.int32(n))
                 jax.block_until_ready(self._carry["ring"])
+            native_loop.check_compiled()      # a loop compiled meanwhile that failed
             self.step += n
             done += n
             if bool(self._carry["count_overflow"]):

@@ -9,6 +9,7 @@ import math
 from typing import Callable, Dict, Optional
 
 import brainstate
+import jax
 import jax.numpy as jnp
 import numpy as np
 import saiunit as u
@@ -16,7 +17,15 @@ import saiunit as u
 from ..engine.timing import ms_to_steps_ceil
 
 __all__ = ["magnitude", "host_exp", "host_expm1", "refractory_counts", "device_constants",
-           "InputDynamics", "dt_ms"]
+           "on_device", "InputDynamics", "dt_ms"]
+
+
+def on_device(value, dtype) -> jax.Array:
+    """``value`` as a device array of ``dtype``, made on the host and put on the device.
+    ``jnp.zeros``, ``jnp.full``, ``jnp.asarray`` (even of a NumPy array) or a conversion on
+    the device each compile a small XLA computation per shape and type (tens of ms each):
+    together a noticeable part of a network's first run."""
+    return jax.device_put(np.asarray(value, dtype))
 
 
 def magnitude(value, unit=None, name: str = "value") -> np.ndarray:
@@ -77,9 +86,9 @@ def device_constants(consts: dict, dtype) -> dict:
         kind = jnp.int32 if v.dtype.kind in "iu" else dtype
         same = bool(np.all(v == v[0:1])) if v.size else True
         if v.ndim == 1:
-            out[key] = jnp.asarray(v[0] if same and v.size else v, kind)
+            out[key] = on_device(v[0] if same and v.size else v, kind)
         else:
-            out[key] = jnp.asarray(v[0] if same and v.shape[0] else v.T, kind)
+            out[key] = on_device(v[0] if same and v.shape[0] else v.T, kind)
     return out
 
 

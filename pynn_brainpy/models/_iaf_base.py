@@ -23,7 +23,7 @@ import saiunit as u
 
 from ..engine import native_loop, rkf45
 from . import _iaf_native
-from ._base import InputDynamics, device_constants, dt_ms, magnitude
+from ._base import InputDynamics, device_constants, dt_ms, magnitude, on_device
 
 __all__ = ["IAFBase", "IAFCondBase"]
 
@@ -176,9 +176,10 @@ class IAFBase(InputDynamics):
         self.consts = brainstate.LongTermState(device_constants(consts, dtype))
         shape = self.varshape
         self.V_state = brainstate.HiddenState(
-            jnp.asarray(self._V_to_internal(self._initial_V()), dtype))
-        self.I_stim = brainstate.HiddenState(jnp.zeros(shape, dtype))
-        self.refractory_step_count = brainstate.ShortTermState(jnp.zeros(shape, jnp.int32))
+            on_device(self._V_to_internal(self._initial_V()), dtype))
+        self.I_stim = brainstate.HiddenState(on_device(np.zeros(shape), dtype))
+        self.refractory_step_count = brainstate.ShortTermState(
+            on_device(np.zeros(shape), np.int32))
         self._make_states(shape, dtype)
 
     def reset_state(self, batch_size=None, **kwargs):
@@ -313,7 +314,7 @@ class IAFCondBase(IAFBase):
     def init_state(self, batch_size=None, **kwargs):
         super().init_state(batch_size, **kwargs)
         self.integration_step = brainstate.ShortTermState(
-            jnp.full(self.varshape, self.dt, self._dtype()))
+            on_device(np.full(self.varshape, self.dt), self._dtype()))
 
     def _step_constants(self, dt: float) -> Dict[str, np.ndarray]:
         c = super()._step_constants(dt)

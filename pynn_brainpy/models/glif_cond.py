@@ -71,7 +71,7 @@ import saiunit as u
 
 from ..engine import native_loop, rkf45
 from . import _glif_native
-from ._base import (InputDynamics, device_constants, dt_ms, host_exp, magnitude,
+from ._base import (InputDynamics, device_constants, dt_ms, host_exp, magnitude, on_device,
                     refractory_counts)
 
 __all__ = ["glif_cond", "GLIF_VARIANTS", "validate_parameters"]
@@ -195,8 +195,9 @@ class _AbsoluteV:
     @value.setter
     def value(self, v):
         m = self._model
-        v = jnp.broadcast_to(jnp.asarray(magnitude(v, u.mV, "V"), m.V_rel.value.dtype), m.varshape)
-        m.V_rel.value = v - m.consts.value["E_L"]
+        dtype = m.V_rel.value.dtype
+        v = np.broadcast_to(np.asarray(magnitude(v, u.mV, "V"), dtype), m.varshape)
+        m.V_rel.value = on_device(v - np.asarray(m.consts.value["E_L"]), dtype)
 
 
 class glif_cond(InputDynamics):
@@ -382,7 +383,7 @@ class glif_cond(InputDynamics):
         consts = self.constants(self.dt)
         self.consts = brainstate.LongTermState(device_constants(consts, dtype))
         nr, na = self.n_receptors, self.n_asc
-        zeros = lambda *lead: jnp.zeros(lead + shape, dtype)
+        zeros = lambda *lead: on_device(np.zeros(lead + shape), dtype)
         if self.V_initializer is None:
             v_abs = consts["E_L"].reshape(shape)
         elif callable(self.V_initializer):
@@ -390,19 +391,21 @@ class glif_cond(InputDynamics):
         else:
             v_abs = np.broadcast_to(magnitude(self.V_initializer, u.mV, "V_initializer"), shape)
         self.V_rel = brainstate.HiddenState(
-            jnp.asarray(np.asarray(v_abs) - consts["E_L"].reshape(shape), dtype))
+            on_device(np.asarray(v_abs) - consts["E_L"].reshape(shape), dtype))
         self.dg_syn = brainstate.HiddenState(zeros(nr))
         self.g_syn = brainstate.HiddenState(zeros(nr))
         self.I_stim = brainstate.HiddenState(zeros())
         self.asc = brainstate.HiddenState(
-            jnp.asarray(self.params["asc_init"].T.reshape((na,) + shape), dtype))
+            on_device(self.params["asc_init"].T.reshape((na,) + shape), dtype))
         self.asc_sum = brainstate.HiddenState(zeros())
         self.threshold_spike = brainstate.HiddenState(zeros())
         self.threshold_voltage = brainstate.HiddenState(zeros())
-        self.refractory_step_count = brainstate.ShortTermState(jnp.zeros(shape, jnp.int32))
-        self.integration_step = brainstate.ShortTermState(jnp.full(shape, self.dt, dtype))
-        self.last_spike_time = brainstate.ShortTermState(jnp.full(shape, -1e7, dtype))
-        self.step_count = brainstate.ShortTermState(jnp.zeros((), jnp.int32))
+        self.refractory_step_count = brainstate.ShortTermState(
+            on_device(np.zeros(shape), np.int32))
+        self.integration_step = brainstate.ShortTermState(on_device(np.full(shape, self.dt),
+                                                                    dtype))
+        self.last_spike_time = brainstate.ShortTermState(on_device(np.full(shape, -1e7), dtype))
+        self.step_count = brainstate.ShortTermState(on_device(0, np.int32))
 
     def reset_state(self, batch_size=None, **kwargs):
         self.init_state(batch_size, **kwargs)

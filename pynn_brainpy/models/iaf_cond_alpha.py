@@ -29,6 +29,7 @@ import brainstate
 import jax.numpy as jnp
 import numpy as np
 
+from ._base import on_device
 from ._iaf_base import IAFCondBase
 from .iaf_cond_exp import COND_PARAMETERS, check_cond_parameters, cond_constants
 
@@ -74,7 +75,7 @@ class iaf_cond_alpha(IAFCondBase):
         return c
 
     def _make_states(self, shape, dtype):
-        zeros = lambda: brainstate.HiddenState(jnp.zeros(shape, dtype))
+        zeros = lambda: brainstate.HiddenState(on_device(np.zeros(shape), dtype))
         self.dg_ex, self.g_ex, self.dg_in, self.g_in = zeros(), zeros(), zeros(), zeros()
 
     def _state_map(self):

@@ -30,9 +30,10 @@ from typing import Optional
 
 import brainstate
 import jax.numpy as jnp
+import numpy as np
 import saiunit as u
 
-from ._base import refractory_counts
+from ._base import on_device, refractory_counts
 from ._iaf_base import IAFCondBase
 
 __all__ = ["iaf_cond_exp", "COND_PARAMETERS", "check_cond_parameters"]
@@ -99,8 +100,8 @@ class iaf_cond_exp(IAFCondBase):
         return cond_constants(self.params, dt)
 
     def _make_states(self, shape, dtype):
-        self.g_ex = brainstate.HiddenState(jnp.zeros(shape, dtype))
-        self.g_in = brainstate.HiddenState(jnp.zeros(shape, dtype))
+        self.g_ex = brainstate.HiddenState(on_device(np.zeros(shape), dtype))
+        self.g_in = brainstate.HiddenState(on_device(np.zeros(shape), dtype))
 
     def _state_map(self):
         return {"g_ex": (self.g_ex, None), "g_in": (self.g_in, None)}

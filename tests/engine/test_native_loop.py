@@ -137,21 +137,48 @@ def test_the_wide_vector_width_is_for_this_host_only(monkeypatch):
     assert native.wide_vector_width() == 0
 
 
-def test_forced_width_remarks_are_dropped_and_other_output_kept(capfd):
-    """LLVM's "loop not vectorized" remarks (printed for every loop that a forced width
-    cannot vectorise) do not reach stderr; anything else written there meanwhile does."""
-    import os
+@pytest.mark.skipif(not native_loop.available(np.float64), reason="no native loops here")
+def test_a_loop_still_compiling_is_waited_for(monkeypatch):
+    """The loop is compiled in another thread while the caller goes on; a computation that
+    calls it before it is ready waits for it (here a second), and gets its results."""
+    import time
+
+    compile_half = native_loop._compile_half
+
+    def slow(*args):
+        time.sleep(1.0)
+        compile_half(*args)
+
+    monkeypatch.setattr(native_loop, "_compile_half", slow)
+    V = np.arange(100.0)
+    t0 = time.perf_counter()
+    got = _run_one_line_loop("test_waited", lambda w: f"V[i] * 3.0 + {w.const('c')}", True,
+                             np.float64, V, c=0.5)
+    assert time.perf_counter() - t0 >= 1.0
+    np.testing.assert_array_equal(got, V * 3.0 + 0.5)
+    native_loop.check_compiled()
+
+
+@pytest.mark.skipif(not native_loop.available(np.float64), reason="no native loops here")
+def test_a_loop_that_failed_to_compile_makes_its_callers_raise(monkeypatch):
+    """A loop whose compilation failed is not run by its handler, and the failure is raised
+    to whoever checks (a network does after every chunk): no results from a loop not run."""
     from pynn_brainpy.engine import native
 
-    with native._vectoriser_remarks_dropped(True):
-        os.write(2, b"remark: <unknown>:0:0: loop not vectorized: value that could not be "
-                    b"identified as reduction is used outside the loop\n")
-        os.write(2, b"a warning that matters\n")
-    with native._vectoriser_remarks_dropped(False):
-        os.write(2, b"remark: <unknown>:0:0: loop not vectorized: left alone\n")
-    err = capfd.readouterr().err
-    assert "a warning that matters" in err
-    assert "used outside the loop" not in err and "left alone" in err
+    compile_cfunc = native.compile_cfunc
+
+    def broken(function, *args, **kwargs):
+        if function.__name__ == "half":
+            raise TypeError("a loop numba cannot compile")
+        return compile_cfunc(function, *args, **kwargs)
+
+    monkeypatch.setattr(native, "compile_cfunc", broken)
+    monkeypatch.setattr(native_loop, "_FAILED", {})
+    _run_one_line_loop("test_failed", lambda w: f"V[i] * 5.0 - {w.const('c')}", True,
+                       np.float64, np.arange(10.0), c=0.5)
+    with pytest.raises(RuntimeError, match="compiling a native neuron loop failed") as info:
+        native_loop.check_compiled()
+    assert isinstance(info.value.__cause__, TypeError)
 
 
 @pytest.mark.skipif(not native_loop.available(np.float64), reason="no native loops here")
