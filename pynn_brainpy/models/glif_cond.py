@@ -404,8 +404,6 @@ class glif_cond(InputDynamics):
             on_device(np.zeros(shape), np.int32))
         self.integration_step = brainstate.ShortTermState(on_device(np.full(shape, self.dt),
                                                                     dtype))
-        self.last_spike_time = brainstate.ShortTermState(on_device(np.full(shape, -1e7), dtype))
-        self.step_count = brainstate.ShortTermState(on_device(0, np.int32))
 
     def reset_state(self, batch_size=None, **kwargs):
         self.init_state(batch_size, **kwargs)
@@ -486,9 +484,12 @@ class glif_cond(InputDynamics):
                  "delta": None}
         if self._delta_inputs:
             # 4. (below) Spikes delivered in this step, nS per port.
-            state["delta"] = jnp.stack([jnp.broadcast_to(jnp.asarray(self.delta_inputs_for(
-                lab, "receptor_0", u.nS), dtype).reshape(-1), (n,))
-                for lab in self.receptor_labels])
+            # behind a barrier: XLA would otherwise take the ports' rows for the XLA step
+            # (which runs in a loop of 0 or 1 rounds) from the inputs themselves and copy
+            # them out every step, outside that loop
+            state["delta"] = jax.lax.optimization_barrier(jnp.stack([jnp.broadcast_to(
+                jnp.asarray(self.delta_inputs_for(lab, "receptor_0", u.nS), dtype).reshape(-1),
+                (n,)) for lab in self.receptor_labels]))
         # 5. (below) The current buffered for the next step: one value or one per neuron.
         x_now = magnitude(x, u.pA, "x") if isinstance(x, u.Quantity) else x
         current = jnp.asarray(x_now + self.current_inputs(u.pA), dtype).reshape(-1)
@@ -506,7 +507,6 @@ class glif_cond(InputDynamics):
             new = self._step(state, c)
             I_next = jnp.broadcast_to(current, (n,))
 
-        step = self.step_count.value
         self.V_rel.value = new["V"].reshape(shape)
         self.dg_syn.value = new["dg"].reshape(self.dg_syn.value.shape)
         self.g_syn.value = new["g"].reshape(self.g_syn.value.shape)
@@ -518,11 +518,7 @@ class glif_cond(InputDynamics):
         self.refractory_step_count.value = new["refr"].reshape(shape)
         self.I_stim.value = I_next.reshape(shape)
         # a bool row from the XLA step, 0/1 floats from the native loop
-        spike = new["spike"].reshape(shape).astype(dtype)
-        self.last_spike_time.value = jnp.where(
-            spike > 0, (step + 1).astype(dtype) * self.dt, self.last_spike_time.value)
-        self.step_count.value = step + 1
-        return spike
+        return new["spike"].reshape(shape).astype(dtype)
 
     def _step(self, state: dict, c: dict) -> dict:
         """Steps 1–4 of the update in XLA operations, any step (adaptive RKF45 included):
