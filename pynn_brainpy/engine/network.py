@@ -607,9 +607,9 @@ class Network:
         whole = [np.array_equal(p.indices, np.arange(groups[p.group].size)) for p in probes]
         synapses, plastic, gap_junctions = self.synapses, self._plastic, self.gap_junctions
         plastic_structure = args["plastic_structure"]
-        # one stream per generator group, plastic projection and precise source (keys made
-        # here, outside the step loop); the key of a step is derived with counter_rng
-        group_keys = [jax.random.fold_in(base_key, gi) for gi in range(len(groups))]
+        # one stream per plastic projection and precise source (keys made here, outside the
+        # step loop; the generator groups' in _group_keys); the key of a step is derived
+        # with counter_rng
         synapse_key = jax.random.fold_in(base_key, 1 << 20)
         synapse_keys = {i: jax.random.fold_in(synapse_key, i) for i in self._plastic}
         offset_key = jax.random.fold_in(base_key, 1 << 21)
@@ -657,8 +657,7 @@ class Network:
             return deliver_into_ring(sent, args["weights"], args["positions"], block.indptr,
                                      m, ring, ring_len, repeats, worker=self._ring_worker)
 
-        def generate(gi, m, state):
-            key = counter_rng.step_key(group_keys[gi], m)
+        def generate(gi, m, key, state):
             t = (m + 1).astype(dtype) * dt
             counts, state = groups[gi].generate(key, t, args["generators"][gi], state)
             return counts.astype(dtype), state
@@ -698,7 +697,8 @@ class Network:
                     if gi in precise_groups:
                         offsets[gi] = x["source_offsets"][gi]
                 else:
-                    spikes[gi], gen_states[gi] = generate(gi, m, gen_states[gi])
+                    spikes[gi], gen_states[gi] = generate(gi, m, x["keys"][gi],
+                                                          gen_states[gi])
                     if gi in precise_groups:
                         key = counter_rng.step_key(offset_keys[gi], m)
                         offsets[gi], more = precise.poisson_offsets(
@@ -733,6 +733,11 @@ class Network:
 
         return step
 
+    def _group_keys(self):
+        """Each group's random stream (the generator groups draw from theirs)."""
+        base_key = jax.random.PRNGKey(self.seed)
+        return [jax.random.fold_in(base_key, gi) for gi in range(len(self.groups))]
+
     def _is_event_probe(self, probe):
         """Spikes of a group on the grid: handed over as (step, cell) events."""
         return probe.variable == "spikes" and not self._is_precise(probe.group)
@@ -760,6 +765,12 @@ class Network:
             chunk costs only its own steps and reuses the same compiled function."""
             step = self._step_fn(args)
             length = xs["step"].shape[0]
+            # the generator groups' step keys (counter_rng.step_key), all the chunk's at
+            # once: in the step loop they were a dozen scalar operations per step
+            xs = dict(xs, keys={
+                gi: jax.vmap(lambda m, key=key: counter_rng.step_key(key, m))(xs["step"])
+                for gi, key in enumerate(self._group_keys())
+                if isinstance(self.groups[gi], GeneratorGroup)})
             buffers = [self._probe_buffer(p, length) for p in probes]
 
             def body(loop):
