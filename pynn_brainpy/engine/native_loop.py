@@ -18,8 +18,9 @@ This module holds what the models' loops share; each model writes its own body
 * :class:`Writer`: the body's source, with the Fehlberg trial of ``V`` written out
   (:meth:`Writer.fehlberg_v`) in GSL's order of operations, as :mod:`.rkf45` computes it;
 * :func:`compile_loop`: the loop and its FFI handler written as a module (content-addressed
-  in a cache directory, so numba keeps the machine code on disk for later processes) and
-  registered with XLA;
+  in a cache directory, so numba keeps the machine code on disk for later processes), the
+  handler registered with XLA, the loop compiled in a background thread while XLA compiles
+  (the handler waits for it at its first call; :func:`check_compiled` raises if it failed);
 * :func:`call`: the XLA call.
 
 Every neuron's arithmetic is written out so that LLVM vectorises the loop over neurons; the
@@ -33,10 +34,13 @@ machine, ``benchmarks/neuron_update.py``; docs/performance.md). In float64 the l
 operation separately, as NEST does (GSL's order, no fused multiply-adds, true divisions), so
 they keep its results bit for bit; they agree with XLA's step up to XLA's fused multiply-adds.
 In float32, which makes no such promise, the loops let LLVM fuse multiply-adds (numba's
-``contract`` flag) and a model may divide by a constant as a multiplication by its
-reciprocal (:meth:`Writer.quotient`): each changes a result by about a rounding of the
-float type, and together they shortened the step of 4000 GLIF5 neurons with Poisson drive in
-float32 from a median 58.5 to 46.2 µs on session 9's machine (docs/performance.md).
+``contract`` flag), a model may divide by a constant as a multiplication by its
+reciprocal (:meth:`Writer.quotient`), the Fehlberg sums take ``h`` into the tableau's
+weights before the loop (:meth:`Writer.fehlberg_v`) and a model may sum what its stages
+share once (glif_cond's ``E_L − E_rev`` and drive): each changes a result by about a
+rounding of the float type; the first two shortened the step of 4000 GLIF5 neurons with
+Poisson drive in float32 from a median 58.5 to 46.2 µs on session 9's machine
+(docs/performance.md).
 
 A loop over at least :data:`SPLIT_FROM` neurons runs in two halves, the second offered to
 the ring worker's thread, a second core (:func:`._ring_worker.loop_in_halves`): the loop
@@ -64,9 +68,8 @@ from numba import types
 from . import native, rkf45
 
 __all__ = ["Layout", "Writer", "available", "call", "check_compiled", "compile_loop",
-           "is_heterogeneous",
-           "largest_quiet_error", "neurons_from", "redo_loud", "rows_from", "tableau",
-           "ENABLED", "SPLIT_FROM", "SPLIT_ALIGN"]
+           "is_heterogeneous", "largest_quiet_error", "neurons_from", "redo_loud", "rows_from",
+           "tableau", "ENABLED", "SPLIT_FROM", "SPLIT_ALIGN"]
 
 #: ``PYNN_BRAINPY_NATIVE=0`` in the environment turns the native loops off (the XLA step
 #: then runs every time), for comparisons.
@@ -170,6 +173,7 @@ class Writer:
 
     def __init__(self, heterogeneous: bool, exact: bool = True):
         self.heterogeneous, self.exact = heterogeneous, exact
+        self._scaled = set()          # the tableau's weights times h, made before the loop
         self.before, self.body = [], []
         self._reciprocals = set()
 
@@ -225,25 +229,35 @@ class Writer:
     def fehlberg_v(self, derivative):
         """The whole-step Fehlberg trial of ``V`` from ``v0`` (:func:`rkf45._fehlberg`, stage
         sums left to right as GSL's): ``derivative(s)`` writes the lines that set ``k{s}``
-        from ``vs``, ``V`` at stage ``s`` (0..5). Leaves ``sol`` and ``err``, the weighted
-        sums that ``h`` multiplies."""
+        from ``vs``, ``V`` at stage ``s`` (0..5). Leaves ``hsol`` and ``herr``, ``h`` times
+        the weighted sums: the step's change of ``V`` and its error estimate. Where the
+        Writer is not ``exact``, ``h`` goes into the tableau's weights before the loop (one
+        product per neuron and sum fewer)."""
+        def weighted(row, ks):
+            if self.exact:
+                terms = f"t{row + ks[0]} * k{ks[0]}"
+                for j in ks[1:]:
+                    terms = f"({terms} + t{row + j} * k{j})"
+                return f"h * {terms}"
+            for j in ks:
+                if f"ht{row + j}" not in self._scaled:
+                    self._scaled.add(f"ht{row + j}")
+                    self.before.append(f"    ht{row + j} = h * t{row + j}")
+            terms = f"ht{row + ks[0]} * k{ks[0]}"
+            for j in ks[1:]:
+                terms = f"({terms} + ht{row + j} * k{j})"
+            return terms
+
         for s in range(6):
             if s == 0:
                 self.add("vs = v0")
             elif s == 1:
                 self.add("vs = v0 + a2h * k0")
             else:
-                row = 6 * (s - 1)
-                terms = f"t{row} * k0"
-                for j in range(1, s):
-                    terms = f"({terms} + t{row + j} * k{j})"
-                self.add(f"vs = v0 + h * {terms}")
+                self.add(f"vs = v0 + {weighted(6 * (s - 1), list(range(s)))}")
             derivative(s)
-        for name, row in (("sol", 30), ("err", 36)):
-            terms = f"t{row} * k0"
-            for j in range(2, 6):
-                terms = f"({terms} + t{row + j} * k{j})"
-            self.add(f"{name} = {terms}")
+        for name, row in (("hsol", 30), ("herr", 36)):
+            self.add(f"{name} = {weighted(row, [0, 2, 3, 4, 5])}")
 
     def source(self, layout: Layout) -> str:
         """The loop ``quiet(n, stride, ...)`` (see :class:`Layout`); the body counts the

@@ -11,7 +11,11 @@ neurons' results from it.
 
 The loop is generated per combination of ports, after-spike currents, mechanisms, incoming
 jumps, precision and population kind (homogeneous: constants read once; heterogeneous:
-every constant per neuron).
+every constant per neuron). In float32 the stages' right-hand side
+``(I + I_e + Σasc − G·v − Σ_k g_k (v + E_L − E_rev,k)) / C_m`` (``v = V − E_L``) takes
+``E_L − E_rev,k`` and the drive ``I + I_e + Σasc`` summed once per neuron instead of in
+each of the six stages (float64 keeps the XLA step's order of operations, and NEST's
+results bit for bit).
 """
 
 import functools
@@ -84,17 +88,32 @@ def _source(ports, n_asc, flags, heterogeneous, delta, exact, shared_current):
         add(f"c{k} = {view('g', k)}")
         add(f"er{k} = {const('E_rev', k)}")
 
-    def derivative(s):
-        add("isyn = zero")
+    if exact:
+        driving = [f"(vs + el - er{k})" for k in range(P)]
+        dV = "-(gl * vs) - isyn + drive + adapt"
+    else:
+        # float32 (no bit-for-bit promise): what the six stages share, summed once
+        add("drive_adapt = drive + adapt")
         for k in range(P):
-            add(f"isyn = isyn + ({const('alpha_q', s * P + k)} * d{k} + "
-                f"{const('alpha_p', s * P + k)} * c{k}) * (vs + el - er{k})")
-        add(f"k{s} = {w.quotient('-(gl * vs) - isyn + drive + adapt', 'C_m')}")
+            add(f"el_er{k} = el - er{k}")
+        driving = [f"(vs + el_er{k})" for k in range(P)]
+        dV = "drive_adapt - gl * vs - isyn"
+
+    def derivative(s):
+        terms = [f"({const('alpha_q', s * P + k)} * d{k} + {const('alpha_p', s * P + k)} * c{k})"
+                 f" * {driving[k]}" for k in range(P)]
+        if exact:            # from zero, as the XLA step sums
+            add("isyn = zero")
+            for term in terms:
+                add(f"isyn = isyn + {term}")
+        else:
+            add(f"isyn = {' + '.join(terms) if terms else 'zero'}")
+        add(f"k{s} = {w.quotient(dV, 'C_m')}")
 
     # --- the whole-step Fehlberg trial (rkf45._fehlberg with the linear part) ---
     w.fehlberg_v(derivative)
-    add("vn = v0 if frozen else v0 + h * sol")
-    add("ev = zero if frozen else h * err")
+    add("vn = v0 if frozen else v0 + hsol")
+    add("ev = zero if frozen else herr")
     add("quiet = (h0 > h) & (abs(ev) <= emax)")
     for k in range(P):
         p6, q6 = const("alpha_p", rkf45.SOLUTION * P + k), const("alpha_q", rkf45.SOLUTION * P + k)

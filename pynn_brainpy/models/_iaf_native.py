@@ -101,8 +101,8 @@ def _source(linear, dv, jump_factors, heterogeneous, delta):
         add(f"k{s} = {dv.format(**named)}")
 
     w.fehlberg_v(derivative)
-    add("vn = v0 if frozen else v0 + h * sol")
-    add("ev = zero if frozen else h * err")
+    add("vn = v0 if frozen else v0 + hsol")
+    add("ev = zero if frozen else herr")
     add("quiet = (h0 > h) & (abs(ev) <= emax)")
     for j, (kind, _) in enumerate(linear):
         p6, p7 = const(f"whole_p{j}", rkf45.SOLUTION), const(f"whole_p{j}", rkf45.ERROR)
