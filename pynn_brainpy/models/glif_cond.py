@@ -484,19 +484,20 @@ class glif_cond(InputDynamics):
                  "delta": None}
         if self._delta_inputs:
             # 4. (below) Spikes delivered in this step, nS per port.
-            # behind a barrier: XLA would otherwise take the ports' rows for the XLA step
-            # (which runs in a loop of 0 or 1 rounds) from the inputs themselves and copy
-            # them out every step, outside that loop
-            state["delta"] = jax.lax.optimization_barrier(jnp.stack([jnp.broadcast_to(
-                jnp.asarray(self.delta_inputs_for(lab, "receptor_0", u.nS), dtype).reshape(-1),
-                (n,)) for lab in self.receptor_labels]))
+            state["delta"] = jnp.stack([jnp.broadcast_to(jnp.asarray(self.delta_inputs_for(
+                lab, "receptor_0", u.nS), dtype).reshape(-1), (n,))
+                for lab in self.receptor_labels])
         # 5. (below) The current buffered for the next step: one value or one per neuron.
         x_now = magnitude(x, u.pA, "x") if isinstance(x, u.Quantity) else x
         current = jnp.asarray(x_now + self.current_inputs(u.pA), dtype).reshape(-1)
         if _glif_native.available(dtype):
             # nearly every step is quiet: the native loop (in place, I_stim too), then the
             # XLA step for the neurons whose step was not (the loop left their state as it
-            # was)
+            # was). The inputs go behind a barrier: XLA would otherwise take the ports' rows
+            # for the XLA step (in a loop of 0 or 1 rounds) from the inputs themselves and
+            # copy them out every step, outside that loop.
+            if state["delta"] is not None:
+                state["delta"] = jax.lax.optimization_barrier(state["delta"])
             fast = _glif_native.quiet_step({**state, "I_next": current}, c, self.flags,
                                            self.n_receptors, self.n_asc, self.dt, _EPS_ABS)
             new = native_loop.redo_loud(fast, lambda new: {
