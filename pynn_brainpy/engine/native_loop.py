@@ -421,19 +421,20 @@ def _compile_half(symbol: str, function: Callable, options: dict) -> None:
     compilation failed: the handler then does nothing and :func:`check_compiled` raises)."""
     try:
         half = native.compile_cfunc(function, types.void(types.int64), **options)
-    except BaseException as error:
+    except BaseException as error:      # noqa: BLE001 -- raised by check_compiled
         _FAILED[symbol] = error          # before the handler can see -1
         native.export_word(symbol, -1)
-        raise
+        return
     native.export_word(symbol, half.address)
 
 
 def check_compiled() -> None:
     """Raise the error of a loop whose compilation failed: a computation that called it
     since did not run it, so its results are not valid."""
-    for error in _FAILED.values():
+    if _FAILED:
         raise RuntimeError("pynn_brainpy: compiling a native neuron loop failed; the results "
-                           "of the computation that called it are not valid") from error
+                           "of the computation that called it are not valid"
+                           ) from next(iter(_FAILED.values()))
 
 
 def compile_loop(prefix: str, loop: str, layout: Layout, dtype_name: str) -> str:
