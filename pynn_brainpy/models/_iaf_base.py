@@ -224,11 +224,15 @@ class IAFBase(InputDynamics):
             out.append(jnp.broadcast_to(jnp.asarray(w, dtype).reshape(-1), (n,)))
         return out
 
-    def _next_current(self, x, n: int):
-        """The current given to this step (pA): it acts on the next step (NEST's buffer)."""
+    def _given_current(self, x):
+        """The current given to this step (pA), one value or one per neuron (flat): it acts
+        on the next step (NEST's buffer)."""
         x_now = magnitude(x, u.pA, "x") if isinstance(x, u.Quantity) else x
-        return jnp.broadcast_to(jnp.asarray(x_now + self.current_inputs(u.pA), self._dtype())
-                                .reshape(-1), (n,))
+        return jnp.asarray(x_now + self.current_inputs(u.pA), self._dtype()).reshape(-1)
+
+    def _next_current(self, x, n: int):
+        """:meth:`_given_current` as one value per neuron."""
+        return jnp.broadcast_to(self._given_current(x), (n,))
 
     # ------------------------------------------------------------------ read-out
     def _state_map(self) -> dict:
@@ -399,8 +403,9 @@ class IAFCondBase(IAFBase):
            is a spike: ``V ← V_reset``, refractory for ``t_ref``;
         4. ``I_stim ← x``: the current given with this step drives the next one.
 
-        On the CPU a quiet step runs as a native loop (:mod:`._iaf_native`) and the XLA step
-        only for the neurons whose step is not quiet."""
+        On the CPU a quiet step runs as a native loop (:mod:`._iaf_native`), which also
+        buffers the next current, and the XLA step only for the neurons whose step is not
+        quiet."""
         self._begin_update()
         n = int(np.prod(self.varshape))
         shape = self.varshape
@@ -412,14 +417,19 @@ class IAFCondBase(IAFBase):
                      H=self.integration_step.value.reshape(n),
                      I=self.I_stim.value.reshape(n))
         w = self._port_inputs(n) if self._delta_inputs else None
+        current = self._given_current(x)
         if _iaf_native.available(self._dtype()) and _iaf_native.supports(self):
-            fast = _iaf_native.quiet_step(self, state, w, c, self.EPS_ABS)
+            fast = _iaf_native.quiet_step(self, {**state, "I_next": current}, w, c,
+                                          self.EPS_ABS)
             w_xla = self._port_inputs(n) if w is None else w      # zeros without inputs
-            new = native_loop.redo_loud(fast, lambda new: self._xla_step(
-                {**state, **{k: v for k, v in new.items() if k != "spike"}}, w_xla, c))
+            # the loop left a not-quiet neuron's state, its current too, as it was
+            new = native_loop.redo_loud(fast, lambda new: {**self._xla_step(
+                {**state, **{k: v for k, v in new.items() if k != "spike"}}, w_xla, c),
+                "I": jnp.broadcast_to(current, (n,))})
+            I_next = new["I"]
         else:
             new = self._xla_step(state, self._port_inputs(n), c)
-        I_next = self._next_current(x, n)
+            I_next = jnp.broadcast_to(current, (n,))
 
         for k, st in zip(names, states):
             st.value = new[k].reshape(shape)

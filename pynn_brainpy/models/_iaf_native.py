@@ -7,8 +7,10 @@ takes each neuron through the whole quiet step in registers: the whole-step Fehl
 (:meth:`IAFCondBase._whole_step`: the conductances at each stage from their polynomials,
 ``dV/dt`` from the model's :attr:`~IAFCondBase.NATIVE_DV`, the source twin of its
 ``_dV_free``), the incoming conductance jumps, the refractory count and the threshold — the
-same expressions in the same order as :meth:`IAFCondBase._xla_step`. A neuron whose step is
-not quiet keeps its state and is marked; the model's XLA step then redoes it.
+same expressions in the same order as :meth:`IAFCondBase._xla_step` — and it buffers the next
+step's current in ``I`` (one value for every neuron, or one each), so that XLA neither makes
+nor copies a row of it. A neuron whose step is not quiet keeps its state (its current
+too) and is marked; the model's XLA step then redoes it.
 
 The loop is generated per model equations, jumps given or not, precision and population
 kind (homogeneous: constants read once; heterogeneous: every constant per neuron).
@@ -65,13 +67,15 @@ def _layout(linear, dv, jump_factors, delta) -> native_loop.Layout:
     for factor in jump_factors:
         if factor is not None and delta:
             constants[factor] = 1
-    return native_loop.Layout(("V", *xs, "I", "refr", "H", *ws), ("V", *xs, "refr", "H"),
+    return native_loop.Layout(("V", *xs, "I", "refr", "H", *ws, "I_next"),
+                              ("V", *xs, "I", "refr", "H"),
                               ("spike", "loud_mask"), constants, {},
                               integer=("refr", "ref_count", "loud_mask"))
 
 
-def _source(linear, dv, jump_factors, heterogeneous, delta):
-    """Python source of the loop (see the module docstring)."""
+def _source(linear, dv, jump_factors, heterogeneous, delta, shared_current):
+    """Python source of the loop (see the module docstring); ``shared_current``: one
+    ``I_next`` for every neuron."""
     layout = _layout(linear, dv, jump_factors, delta)
     xs, first, conductance = components(linear)
     w = native_loop.Writer(heterogeneous)
@@ -126,6 +130,7 @@ def _source(linear, dv, jump_factors, heterogeneous, delta):
     for x in xs:
         add(f"{x}[i] = {x}_n if quiet else {x}_0")
     add("V[i] = vn if quiet else v0")
+    add(f"I[i] = {w.per_neuron_or_shared('I_next', shared_current)} if quiet else istim")
     add("H[i] = grown if quiet else h0")
     add("spike_o[i] = one if spike & quiet else zero")
     add("loud_mask_o[i] = 0 if quiet else 1")
@@ -140,17 +145,23 @@ def names(model):
 def quiet_step(model, state: dict, w, c, eps_abs: float) -> dict:
     """Run the loop for ``model`` (:func:`supports` it) on ``state``: ``V`` and the
     conductance states (:func:`names`), ``refr`` (refractory counts), ``H`` (sub-steps) and
-    ``I`` (the buffered current), (N,) each; ``w``: the weights delivered in this step, one
-    (N,) row per port, or None; ``c``: the step constants. Returns the state after the step
-    (without ``I``), ``spike`` (0/1 in the float type), ``loud_mask`` and ``loud`` (see
-    :func:`native_loop.call`); the state's buffers are updated in place."""
+    ``I`` (the buffered current), (N,) each, and ``I_next`` (the current for the next step:
+    one value or (N,); where it is missing ``I`` is kept); ``w``: the weights delivered in
+    this step, one (N,) row per port, or None; ``c``: the step constants. Returns the state
+    after the step (``I`` the next current, where the step was quiet), ``spike`` (0/1 in the
+    float type), ``loud_mask`` and ``loud`` (see :func:`native_loop.call`); the state's
+    buffers are updated in place."""
     linear, factors = tuple(model.LINEAR), tuple(model.JUMP_FACTORS)
     delta = w is not None
     layout = _layout(linear, model.NATIVE_DV, factors, delta)
     n, dtype = state["V"].shape[0], state["V"].dtype
     heterogeneous = native_loop.is_heterogeneous(c, layout, n)
+    if state.get("I_next") is None:
+        state = {**state, "I_next": state["I"]}
+    shared = int(np.size(state["I_next"])) == 1
     target = native_loop.compile_loop(
-        "iaf_cond_quiet", _source(linear, model.NATIVE_DV, factors, heterogeneous, delta),
+        "iaf_cond_quiet", _source(linear, model.NATIVE_DV, factors, heterogeneous, delta,
+                                  shared),
         layout, np.dtype(dtype).name)
     if delta:
         state = {**state, **{f"w{j}": row for j, row in enumerate(w)}}

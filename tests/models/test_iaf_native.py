@@ -72,6 +72,30 @@ def test_quiet_step_equals_the_xla_step(kind, heterogeneous, inputs, precision):
         np.testing.assert_allclose(native[key], xla[key], rtol=rtol, atol=rtol, err_msg=key)
 
 
+@pytest.mark.parametrize("shared", [True, False])
+def test_the_loop_buffers_the_next_current_where_the_step_is_quiet(shared):
+    """``I`` becomes ``I_next`` (one value for all, or one per neuron) for the neurons whose
+    step was quiet; the others keep their current for the XLA step that redoes them; without
+    ``I_next`` the current stays."""
+    brainstate.environ.set(precision=64)
+    rng = np.random.default_rng(11)
+    with brainstate.environ.context(dt=0.1):
+        model = _model("exp", False, rng)
+        state, w = _state(model, rng, quiet=False)
+        n = state["V"].shape[0]
+        I_next = jnp.full((1,), 42.5) if shared else jnp.asarray(rng.uniform(-50, 50, n))
+        c = model.consts.value
+        step = jax.jit(lambda s, w: _iaf_native.quiet_step(model, s, w, c, model.EPS_ABS))
+        native = step({**state, "I_next": I_next}, w)
+        kept = step(state, w)
+    loud = np.asarray(native["loud_mask"]) > 0
+    assert loud.any() and not loud.all()
+    expected = np.broadcast_to(np.asarray(I_next), (n,))
+    np.testing.assert_array_equal(np.asarray(native["I"])[~loud], expected[~loud])
+    np.testing.assert_array_equal(np.asarray(native["I"])[loud], np.asarray(state["I"])[loud])
+    np.testing.assert_array_equal(kept["I"], state["I"])
+
+
 def test_a_step_that_is_not_quiet_is_counted_marked_and_left_alone():
     """Neurons whose step is not quiet (a short carried sub-step, or a large error) are
     counted and marked, keep their state and do not spike; the others get the XLA step's
