@@ -45,7 +45,10 @@ bit.
 The worker also takes halves of the neuron loops (:mod:`.native_loop`): a loop over many
 neurons offers its second half (:func:`loop_in_halves`), runs the first and then, if the
 worker has not taken the second (it adds batches first), runs that too. Each neuron's step
-is the same arithmetic wherever it runs.
+is the same arithmetic wherever it runs. Where the halves are split is learnt per loop: a
+caller that had to wait for the worker's half runs a little more itself the next time, one
+that found the worker through runs a little less (the worker's half is often the slower:
+it starts later and reads state that XLA's thread wrote last).
 
 The worker spins while work comes (a step is tens of µs) and sleeps after 1–3 ms without
 any (naps from 0.1 growing to 5 ms); a batch or half posted meanwhile is claimed back when
@@ -69,10 +72,11 @@ from numba.extending import intrinsic
 
 from ._event_handler import add_events, take_out_next_row
 from .native import (ARGS, RETS, _pointer, answered_metadata, buffer, call_address, done,
-                     export_word, extern_word, frame_of, is_f64, usleep, vector)
+                     export_word, extern_word, frame_of, is_f64, usleep, vector, words)
 
 __all__ = ["ENABLED", "PARTS", "batches", "check", "control_address", "halves", "handler",
-           "join_handler", "loop_in_halves", "reserve", "start", "turn"]
+           "join_handler", "loop_in_halves", "reserve", "split_at", "start", "turn",
+           "SHARE_LEAST", "SHARE_STEP", "SHARE_UNIT"]
 
 ENABLED = os.environ.get("PYNN_BRAINPY_RING_WORKER", "1") != "0"
 
@@ -89,6 +93,10 @@ _HEADER = NEXT + PARTS
 (RING, RING_SIZE, WIDTH, STEP, WEIGHTS, POSITIONS, INDPTR, NNZ, F64, SPIKING,
  TICKET) = range(11)
 _SLOT_WORDS = TICKET + PARTS
+#: A loop's split: the share of its elements its caller runs, in 1/SHARE_UNIT, between
+#: SHARE_LEAST and SHARE_UNIT − SHARE_LEAST, moved by SHARE_STEP after each call
+#: (:func:`loop_in_halves`).
+SHARE_UNIT, SHARE_LEAST, SHARE_STEP = 1024, 64, 8
 #: The most batches in flight (a network whose shortest delay is D steps uses min(D − 1,
 #: MAX_DEPTH) slots).
 MAX_DEPTH = 4
@@ -298,11 +306,26 @@ def _set_half(ctl, block, frame, first, end):
 
 
 @numba.njit(nogil=True)
-def loop_in_halves(ctl, half, frame, n, middle):
+def split_at(n, share_address, align):
+    """Where a loop over ``n`` elements splits: the caller's share (the int64 word at
+    ``share_address``, in 1/SHARE_UNIT) of them, a multiple of ``align``."""
+    return n * words(share_address, 1)[0] // (SHARE_UNIT * align) * align
+
+
+@numba.njit(nogil=True)
+def _move_share(share_address, step):
+    share = words(share_address, 1)
+    share[0] = min(max(share[0] + step, SHARE_LEAST), SHARE_UNIT - SHARE_LEAST)
+
+
+@numba.njit(nogil=True)
+def loop_in_halves(ctl, half, frame, n, middle, share_address):
     """The summed results of ``half`` over the elements ``0 … middle − 1`` (here) and
     ``middle … n − 1`` (offered to the worker; run here too if the worker has not taken it
     when this half is done, so nothing waits for a worker that sleeps). The whole loop runs
-    here if ``middle`` is 0 or another thread's loop holds the task words."""
+    here if ``middle`` is 0 or another thread's loop holds the task words. Where the worker
+    ran its half, the loop's share word (:func:`split_at`; 0: none) moves towards the
+    caller if it had to wait, away from it if the worker was through first."""
     if middle > 0 and _cas(ctl + 8 * TASK, FREE, WRITING):
         header = _header(ctl)
         header[TASK_FN] = half
@@ -314,8 +337,12 @@ def loop_in_halves(ctl, half, frame, n, middle):
             call_address(half, ctl + 8 * OFFERED_HALF)
             header[HALVES_BY_CALLER] += 1
         else:
+            waited = False
             while _load(ctl + 8 * TASK) != FINISHED:
+                waited = True
                 _pause()
+            if share_address != 0:
+                _move_share(share_address, SHARE_STEP if waited else -SHARE_STEP)
         result = header[OWN_HALF + 3] + header[OFFERED_HALF + 3]
         _store(ctl + 8 * TASK, FREE)
         return result

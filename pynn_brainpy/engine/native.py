@@ -25,7 +25,7 @@ from numba.core.compiler_lock import global_compiler_lock
 from numba.extending import intrinsic
 
 __all__ = ["api_version", "register", "compile_cfunc", "export_word", "extern_word",
-           "call_address", "integer_address", "usleep", "words", "ARGS", "RETS", "frame_of",
+           "extern_address", "call_address", "integer_address", "usleep", "words", "ARGS", "RETS", "frame_of",
            "frame_at", "buffer", "vector", "data", "is_f64", "answered_metadata", "done"]
 
 # Word offsets (8 bytes) in XLA's C structs on 64-bit platforms (xla/ffi/api/c_api.h).
@@ -52,6 +52,15 @@ def _pointer(typingctx, address):
     return types.voidptr(types.int64), codegen
 
 
+def _global_word(builder, name):
+    """The module's declaration of the external int64 ``name``."""
+    word = builder.module.globals.get(name)
+    if word is None:
+        word = ir.GlobalVariable(builder.module, ir.IntType(64), name)
+        word.linkage = "external"
+    return word
+
+
 @intrinsic
 def extern_word(typingctx, symbol):
     """The int64 behind the process's symbol ``symbol`` (a string literal), which
@@ -62,11 +71,20 @@ def extern_word(typingctx, symbol):
     name = symbol.literal_value
 
     def codegen(context, builder, sig, args):
-        word = builder.module.globals.get(name)
-        if word is None:
-            word = ir.GlobalVariable(builder.module, ir.IntType(64), name)
-            word.linkage = "external"
-        return builder.load_atomic(word, "acquire", 8)
+        return builder.load_atomic(_global_word(builder, name), "acquire", 8)
+    return types.int64(symbol), codegen
+
+
+@intrinsic
+def extern_address(typingctx, symbol):
+    """The address of the process's int64 symbol ``symbol`` (:func:`extern_word`), for code
+    that also writes the word."""
+    if not isinstance(symbol, types.StringLiteral):
+        return None
+    name = symbol.literal_value
+
+    def codegen(context, builder, sig, args):
+        return builder.ptrtoint(_global_word(builder, name), ir.IntType(64))
     return types.int64(symbol), codegen
 
 

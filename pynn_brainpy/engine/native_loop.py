@@ -43,7 +43,9 @@ Poisson drive in float32 from a median 58.5 to 46.2 µs on session 9's machine
 (docs/performance.md).
 
 A loop over at least :data:`SPLIT_FROM` neurons runs in two halves, the second offered to
-the ring worker's thread, a second core (:func:`._ring_worker.loop_in_halves`): the loop
+the ring worker's thread, a second core (:func:`._ring_worker.loop_in_halves`), split where
+both take about as long (learnt per loop while it runs: the worker's half starts later and
+reads state that XLA's thread wrote last); the loop
 is a native function ``half`` over a range of neurons, called with views that start at the
 range's first neuron (a loop that took its views from an offset itself was not vectorised
 by LLVM, and one that returned its count of not-quiet neurons instead of storing it ran
@@ -313,9 +315,10 @@ def _module_source(loop: str, layout: Layout, dtype_name: str) -> str:
 import numba
 import numpy as np
 from pynn_brainpy.engine.native import ARGS, RETS, answered_metadata, buffer, data, \\
-    done, extern_word, frame_at, frame_of, integer_address, usleep, vector, words
+    done, extern_address, extern_word, frame_at, frame_of, integer_address, usleep, vector, \\
+    words
 from pynn_brainpy.engine.native_loop import neurons_from, rows_from
-from pynn_brainpy.engine._ring_worker import control_address, loop_in_halves
+from pynn_brainpy.engine._ring_worker import control_address, loop_in_halves, split_at
 
 
 @numba.njit(error_model="numpy", boundscheck=False, cache=True{fused})
@@ -340,9 +343,10 @@ def handler(frame_address):
     if half < 0:                    # its compilation failed: the run raises the error
         return done()
     n = vector(buffer(frame, ARGS, 0), {floats}).shape[0]
-    middle = n // {2 * SPLIT_ALIGN} * {SPLIT_ALIGN} if n >= {split_from} else 0
+    share = extern_address("HALF_SYMBOL_share") if n >= {split_from} else 0
+    middle = split_at(n, share, {SPLIT_ALIGN}) if share != 0 else 0
     loud = loop_in_halves(control_address(), half, integer_address(frame_address), n,
-                          middle)
+                          middle, share)
     vector(buffer(frame, RETS, {layout.results.index("loud")}), np.int32)[0] = loud
     return done()
 ''')
@@ -402,6 +406,9 @@ def _compile_source(prefix: str, source: str) -> str:
     # Fehlberg stages), and LLVM's own width (8 floats or 4 doubles here) keeps too few
     # neurons in flight to hide the chain's latency (module docstring)
     native.export_word(symbol, 0)
+    from . import _ring_worker
+    # where the loop splits, learnt while it runs (_ring_worker.loop_in_halves); even first
+    native.export_word(f"{symbol}_share", _ring_worker.SHARE_UNIT // 2)
     target = native.register(f"pynn_brainpy_{name}", module.handler)
     _COMPILER.submit(_compile_half, symbol, module.half,
                      dict(memory_checks=1024, vector_width=width))

@@ -185,3 +185,44 @@ def test_a_network_lets_its_shortest_delay_minus_one_batches_be_in_flight(delay,
                               np.ones(3), np.array([steps, steps + 3, steps + 1]))
         net = engine.Network(groups, [syn], [], dt=0.1)
         assert net._ring_worker and net._ring_depth == depth
+
+
+def test_a_loop_in_halves_learns_where_to_split():
+    """A loop whose second half is slower to run: its caller waits for the worker's half and
+    takes a larger share the next time, until the halves take about as long; the share
+    stays within its bounds and every element is run once per call."""
+    import numba
+    from numba import types
+
+    from pynn_brainpy.engine import native
+
+    n, align = 2048, 64
+
+    def half(address):                     # element i costs 1 unit below n/2, 4 from n/2
+        task = native.words(address, 4)
+        total = 0.0
+        for i in range(task[1], task[2]):
+            for _ in range(200 if i >= n // 2 else 50):
+                total = total * 0.999 + 1.0
+        task[3] = (task[2] - task[1]) + (1 if total < 0 else 0)   # elements run (total kept)
+
+    address = native.compile_cfunc(half, types.void(types.int64), cache=False).address
+
+    @numba.njit
+    def calls(ctl, share_address, times):
+        counted = 0
+        for _ in range(times):
+            middle = _ring_worker.split_at(n, share_address, align)
+            counted += _ring_worker.loop_in_halves(ctl, address, 0, n, middle, share_address)
+        return counted
+
+    share = np.full(1, _ring_worker.SHARE_UNIT // 2, np.int64)
+    _ring_worker.start()
+    worker_before = _ring_worker.halves()[0]
+    assert calls(_ring_worker.control_address(), share.ctypes.data, 400) == 400 * n
+    taken = _ring_worker.halves()[0] - worker_before
+    assert _ring_worker.SHARE_LEAST <= share[0] <= _ring_worker.SHARE_UNIT - \
+        _ring_worker.SHARE_LEAST
+    if taken >= 50:                        # the worker ran halves (not asleep throughout)
+        assert share[0] > _ring_worker.SHARE_UNIT // 2 + 8 * _ring_worker.SHARE_STEP
+    assert _ring_worker.split_at(n, share.ctypes.data, align) % align == 0
