@@ -25,8 +25,9 @@ from numba.core.compiler_lock import global_compiler_lock
 from numba.extending import intrinsic
 
 __all__ = ["api_version", "register", "compile_cfunc", "export_word", "extern_word",
-           "extern_address", "call_address", "integer_address", "usleep", "words", "ARGS", "RETS", "frame_of",
-           "frame_at", "buffer", "vector", "data", "is_f64", "answered_metadata", "done"]
+           "extern_address", "call_address", "integer_address", "usleep", "words", "ARGS",
+           "RETS", "frame_of", "frame_at", "buffer", "vector", "data", "is_f64",
+           "answered_metadata", "done"]
 
 # Word offsets (8 bytes) in XLA's C structs on 64-bit platforms (xla/ffi/api/c_api.h).
 # XLA_FFI_CallFrame: struct_size, extension_start, api, ctx, stage, args{struct_size,
