@@ -155,6 +155,9 @@ def main():
     perf.send_signal(signal.SIGINT)
     perf.wait()
     sim.end()
+    if not os.path.exists(data):
+        sys.exit("perf recorded nothing: is sampling this process allowed "
+                 "(/proc/sys/kernel/perf_event_paranoid <= 2)?")
 
     script = subprocess.run(["perf", "script", "-i", data, "-F", "tid,ip,dso"],
                             capture_output=True, text=True).stdout
