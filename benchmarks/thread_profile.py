@@ -29,6 +29,7 @@ Needs ``perf`` (Debian: ``linux-perf``) and permission to sample this process
 """
 
 import argparse
+import atexit
 import bisect
 import collections
 import os
@@ -41,6 +42,7 @@ import tempfile
 import time
 
 _SCRATCH = tempfile.mkdtemp(prefix="thread_profile_")
+atexit.register(shutil.rmtree, _SCRATCH, True)         # also when the script fails
 # before numba is imported: compile everything here (symbols need a fresh compilation)
 os.environ["NUMBA_CACHE_DIR"] = os.path.join(_SCRATCH, "numba")
 os.environ["PYNN_BRAINPY_CACHE"] = os.path.join(_SCRATCH, "pynn_brainpy")
@@ -187,7 +189,6 @@ def main():
         print(f"\n{label} (tid {tid}): {total * us_per_sample_step:.1f} µs per step")
         for count, name in rows[:args.top]:
             print(f"  {count * us_per_sample_step:7.1f}  {name}")
-    shutil.rmtree(_SCRATCH, ignore_errors=True)
 
 
 if __name__ == "__main__":
