@@ -47,8 +47,9 @@ neurons offers its second half (:func:`loop_in_halves`), runs the first and then
 worker has not taken the second (it adds batches first), runs that too. Each neuron's step
 is the same arithmetic wherever it runs. Where the halves are split is learnt per loop: a
 caller that had to wait for the worker's half runs a little more itself the next time, one
-that found the worker through runs a little less (the worker's half is often the slower:
-it starts later and reads state that XLA's thread wrote last).
+that found the worker through runs a little less (in COBA the worker's half took the longer,
+``benchmarks/thread_profile.py``: it starts later, and perhaps reads state last written on
+the other core).
 
 The worker spins while work comes (a step is tens of µs) and sleeps after 1–3 ms without
 any (naps from 0.1 growing to 5 ms); a batch or half posted meanwhile is claimed back when

@@ -44,9 +44,8 @@ Poisson drive in float32 from a median 58.5 to 46.2 µs on session 9's machine
 
 A loop over at least :data:`SPLIT_FROM` neurons runs in two halves, the second offered to
 the ring worker's thread, a second core (:func:`._ring_worker.loop_in_halves`), split where
-both take about as long (learnt per loop while it runs: the worker's half starts later and
-reads state that XLA's thread wrote last); the loop
-is a native function ``half`` over a range of neurons, called with views that start at the
+both take about as long (learnt per loop while it runs: the worker's half starts later); the
+loop is a native function ``half`` over a range of neurons, called with views that start at the
 range's first neuron (a loop that took its views from an offset itself was not vectorised
 by LLVM, and one that returned its count of not-quiet neurons instead of storing it ran
 slower: scratch timings, figures in issue 5's session-11 note).
@@ -71,7 +70,7 @@ from . import native, rkf45
 
 __all__ = ["Layout", "Writer", "available", "call", "check_compiled", "compile_loop",
            "is_heterogeneous", "largest_quiet_error", "neurons_from", "redo_loud", "rows_from",
-           "tableau", "ENABLED", "SPLIT_FROM", "SPLIT_ALIGN"]
+           "tableau", "with_next_current", "ENABLED", "SPLIT_FROM", "SPLIT_ALIGN"]
 
 #: ``PYNN_BRAINPY_NATIVE=0`` in the environment turns the native loops off (the XLA step
 #: then runs every time), for comparisons.
@@ -175,30 +174,31 @@ class Writer:
 
     def __init__(self, heterogeneous: bool, exact: bool = True):
         self.heterogeneous, self.exact = heterogeneous, exact
-        self._scaled = set()          # the tableau's weights times h, made before the loop
         self.before, self.body = [], []
         self._reciprocals = set()
 
     def add(self, line: str):
         self.body.append("        " + line)
 
+    def _once_before(self, line: str):
+        """``line`` before the loop, once however often it is asked for."""
+        line = "    " + line
+        if line not in self.before:
+            self.before.append(line)
+
     def view(self, name: str, row: int = 0) -> str:
         """Element ``i`` of row ``row`` of a (rows, N) array, through a view made before the
         loop: indexed by ``i`` alone, LLVM sees consecutive elements (``row·stride + i``,
         with numba's wrap-around of negative indices, it does not)."""
         local = f"{name}_r{row}"
-        line = f"    {local} = {name}[{row} * stride:{row} * stride + n]"
-        if line not in self.before:
-            self.before.append(line)
+        self._once_before(f"{local} = {name}[{row} * stride:{row} * stride + n]")
         return f"{local}[i]"
 
     def const(self, name: str, row: int = 0) -> str:
         if self.heterogeneous:
             return self.view(name, row)
         local = f"{name}_{row}"
-        line = f"    {local} = {name}[{row}]"
-        if line not in self.before:
-            self.before.append(line)
+        self._once_before(f"{local} = {name}[{row}]")
         return local
 
     def per_neuron_or_shared(self, name: str, shared: bool) -> str:
@@ -206,9 +206,7 @@ class Writer:
         (``shared``), that value, read once before the loop."""
         if not shared:
             return f"{name}[i]"
-        line = f"    {name}_shared = {name}[0]"
-        if line not in self.before:
-            self.before.append(line)
+        self._once_before(f"{name}_shared = {name}[0]")
         return f"{name}_shared"
 
     def quotient(self, numerator: str, name: str, row: int = 0) -> str:
@@ -236,19 +234,14 @@ class Writer:
         Writer is not ``exact``, ``h`` goes into the tableau's weights before the loop (one
         product per neuron and sum fewer)."""
         def weighted(row, ks):
-            if self.exact:
-                terms = f"t{row + ks[0]} * k{ks[0]}"
-                for j in ks[1:]:
-                    terms = f"({terms} + t{row + j} * k{j})"
-                return f"h * {terms}"
-            for j in ks:
-                if f"ht{row + j}" not in self._scaled:
-                    self._scaled.add(f"ht{row + j}")
-                    self.before.append(f"    ht{row + j} = h * t{row + j}")
-            terms = f"ht{row + ks[0]} * k{ks[0]}"
+            weight = "t" if self.exact else "ht"
+            if not self.exact:
+                for j in ks:
+                    self._once_before(f"ht{row + j} = h * t{row + j}")
+            terms = f"{weight}{row + ks[0]} * k{ks[0]}"
             for j in ks[1:]:
-                terms = f"({terms} + ht{row + j} * k{j})"
-            return terms
+                terms = f"({terms} + {weight}{row + j} * k{j})"
+            return f"h * {terms}" if self.exact else terms
 
         for s in range(6):
             if s == 0:
@@ -450,6 +443,14 @@ def compile_loop(prefix: str, loop: str, layout: Layout, dtype_name: str) -> str
     written once, content-addressed, so that numba finds its machine code on disk in later
     processes."""
     return _compile_source(prefix, _module_source(loop, layout, dtype_name))
+
+
+def with_next_current(state: dict) -> tuple:
+    """``state`` with ``I_next``, the current a loop buffers for the next step (where none
+    is given, ``I`` is kept), and whether one value of it serves every neuron."""
+    if state.get("I_next") is None:
+        state = {**state, "I_next": state["I"]}
+    return state, int(np.size(state["I_next"])) == 1
 
 
 def is_heterogeneous(constants: dict, layout: Layout, n: int) -> bool:

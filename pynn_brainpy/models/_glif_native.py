@@ -195,9 +195,7 @@ def quiet_step(state: dict, c: dict, flags, ports: int, n_asc: int, h: float, ep
     heterogeneous = native_loop.is_heterogeneous(c, layout, n)
     flags = tuple(map(bool, flags))
     dtype_name = np.dtype(dtype).name
-    if state.get("I_next") is None:
-        state = {**state, "I_next": state["I"]}
-    shared = int(np.size(state["I_next"])) == 1
+    state, shared = native_loop.with_next_current(state)
     target = native_loop.compile_loop(
         "glif_quiet", _source(ports, n_asc, flags, heterogeneous, delta,
                               exact=dtype_name == "float64", shared_current=shared),

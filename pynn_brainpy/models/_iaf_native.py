@@ -156,9 +156,7 @@ def quiet_step(model, state: dict, w, c, eps_abs: float) -> dict:
     layout = _layout(linear, model.NATIVE_DV, factors, delta)
     n, dtype = state["V"].shape[0], state["V"].dtype
     heterogeneous = native_loop.is_heterogeneous(c, layout, n)
-    if state.get("I_next") is None:
-        state = {**state, "I_next": state["I"]}
-    shared = int(np.size(state["I_next"])) == 1
+    state, shared = native_loop.with_next_current(state)
     target = native_loop.compile_loop(
         "iaf_cond_quiet", _source(linear, model.NATIVE_DV, factors, heterogeneous, delta,
                                   shared),
