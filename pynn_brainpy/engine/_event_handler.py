@@ -6,7 +6,8 @@ Imported on first use (it imports numba); :func:`.native.register` compiles and 
 import numba
 import numpy as np
 
-from .native import ARGS, RETS, answered_metadata, buffer, done, frame_of, is_f64, vector
+from .native import (ARGS, RETS, answered_metadata, buffer, done, frame_of, is_f64,
+                     next_nonzero, vector)
 
 
 @numba.njit(error_model="numpy", boundscheck=False)
@@ -19,9 +20,11 @@ def _accumulate_into_ring(counts, weights, positions, indptr, step, ring, arrivi
     copied to ``arriving`` and cleared."""
     n = arriving.shape[0]
     base = (step % (ring.shape[0] // n)) * n
-    for i in range(counts.shape[0]):
+    i = next_nonzero(counts, 0)
+    while i < counts.shape[0]:
         if counts[i] > 0:
             add_events(ring, weights, positions, indptr[i], indptr[i + 1], counts[i], base)
+        i = next_nonzero(counts, i + 1)
     take_out_next_row(ring, arriving, step)
 
 

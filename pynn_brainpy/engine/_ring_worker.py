@@ -73,7 +73,8 @@ from numba.extending import intrinsic
 
 from ._event_handler import add_events, take_out_next_row
 from .native import (ARGS, RETS, _pointer, answered_metadata, buffer, call_address, done,
-                     export_word, extern_word, frame_of, is_f64, usleep, vector, words)
+                     export_word, extern_word, frame_of, is_f64, next_nonzero, usleep, vector,
+                     words)
 
 __all__ = ["ENABLED", "PARTS", "batches", "check", "control_address", "halves", "handler",
            "join_handler", "loop_in_halves", "reserve", "split_at", "start", "turn",
@@ -378,11 +379,13 @@ def _post(ctl, counts, step, ring_address, ring_size, width, weights_address,
     listed = _spike_list(ctl, batch, depth)
     values = listed[capacity:].view(np.float64)
     spiking = 0
-    for i in range(counts.shape[0]):
+    i = next_nonzero(counts, 0)
+    while i < counts.shape[0]:
         if counts[i] > 0:
             listed[spiking] = i
             values[spiking] = counts[i]
             spiking += 1
+        i = next_nonzero(counts, i + 1)
     slot = _slot_address(ctl, batch, depth)
     words = numba.carray(_pointer(slot), (_SLOT_WORDS,), np.int64)
     words[RING], words[RING_SIZE], words[WIDTH], words[STEP] = (ring_address, ring_size,

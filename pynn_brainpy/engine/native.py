@@ -27,7 +27,7 @@ from numba.extending import intrinsic
 __all__ = ["api_version", "register", "compile_cfunc", "export_word", "extern_word",
            "extern_address", "call_address", "integer_address", "usleep", "words", "ARGS",
            "RETS", "frame_of", "frame_at", "buffer", "vector", "data", "is_f64",
-           "answered_metadata", "done"]
+           "answered_metadata", "done", "next_nonzero", "nonzero_bytes"]
 
 # Word offsets (8 bytes) in XLA's C structs on 64-bit platforms (xla/ffi/api/c_api.h).
 # XLA_FFI_CallFrame: struct_size, extension_start, api, ctx, stage, args{struct_size,
@@ -98,6 +98,103 @@ def usleep(typingctx, microseconds):
         builder.call(fn, [builder.trunc(args[0], ir.IntType(32))])
         return context.get_dummy_value()
     return types.void(types.int64), codegen
+
+
+#: Bytes tested at once by :func:`next_nonzero` (one AVX-512 register, two AVX2 ones).
+_BLOCK = 64
+
+
+@intrinsic
+def _any_bit_set(typingctx, address):
+    """True if any of the ``_BLOCK`` bytes from ``address`` (any alignment) is nonzero: one
+    wide load and compare, which LLVM does not make of a loop over the elements."""
+    def codegen(context, builder, sig, args):
+        block = ir.IntType(8 * _BLOCK)
+        value = builder.load(builder.inttoptr(args[0], block.as_pointer()), align=1)
+        return builder.icmp_unsigned("!=", value, ir.Constant(block, 0))
+    return types.boolean(types.int64), codegen
+
+
+@numba.njit(error_model="numpy", boundscheck=False, nogil=True)
+def next_nonzero(values, i):
+    """The first index ``≥ i`` at which the contiguous 1-d array ``values`` is nonzero,
+    ``values.size`` if none.
+
+    For arrays that are almost all zeros (a step's spike counts: ~10 of 5000 senders spike;
+    a chunk's spike records), skipped ``_BLOCK`` bytes at a time: 5000 float32 counts took
+    0.5 µs instead of 2.2 µs element by element (scratch timing, session 14). A block holding
+    only negative zeros is looked at element by element, with the same result."""
+    n = values.shape[0]
+    per_block = _BLOCK // values.itemsize
+    start = values.ctypes.data
+    while i + per_block <= n and not _any_bit_set(start + i * values.itemsize):
+        i += per_block
+    while i < n and values[i] == 0:
+        i += 1
+    return i
+
+
+@intrinsic
+def _nonzero_byte_mask(typingctx, address):
+    """Bit ``k`` set if byte ``k`` of the ``_BLOCK`` bytes from ``address`` is nonzero (a
+    vector compare and its mask, as x86's ``vpcmpb``/``pmovmskb``)."""
+    def codegen(context, builder, sig, args):
+        vector_type = ir.VectorType(ir.IntType(8), _BLOCK)
+        value = builder.load(builder.inttoptr(args[0], vector_type.as_pointer()), align=1)
+        nonzero = builder.icmp_unsigned("!=", value, ir.Constant(vector_type, None))
+        return builder.bitcast(nonzero, ir.IntType(_BLOCK))
+    return types.uint64(types.int64), codegen
+
+
+def _llvm_bit_count(builder, name, word, *flags):
+    """``llvm.<name>.i64(word, flags...)``; ``flags`` are i1 constants."""
+    i64 = ir.IntType(64)
+    fn = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(i64, [i64] + [ir.IntType(1)] * len(flags)),
+        f"llvm.{name}.i64")
+    return builder.call(fn, [word] + [ir.Constant(ir.IntType(1), f) for f in flags])
+
+
+@intrinsic
+def _ones(typingctx, word):
+    """The set bits of a word (x86's ``popcnt``)."""
+    def codegen(context, builder, sig, args):
+        return _llvm_bit_count(builder, "ctpop", args[0])
+    return types.uint64(types.uint64), codegen
+
+
+@intrinsic
+def _trailing_zeros(typingctx, word):
+    """The zero bits below the lowest set bit of a word (x86's ``tzcnt``; 64 for 0)."""
+    def codegen(context, builder, sig, args):
+        return _llvm_bit_count(builder, "cttz", args[0], 0)
+    return types.uint64(types.uint64), codegen
+
+
+@numba.njit(error_model="numpy", boundscheck=False, nogil=True, cache=True)
+def nonzero_bytes(flat):
+    """``np.flatnonzero`` of a contiguous uint8 array, 64 bytes at a time: one pass counts,
+    one lists (lowest set bit first, so in order)."""
+    n, start = flat.shape[0], flat.ctypes.data
+    whole = n // _BLOCK * _BLOCK
+    count = 0
+    for b in range(0, whole, _BLOCK):
+        count += _ones(_nonzero_byte_mask(start + b))
+    for i in range(whole, n):
+        count += flat[i] != 0
+    at = np.empty(count, np.int64)
+    k = 0
+    for b in range(0, whole, _BLOCK):
+        mask = _nonzero_byte_mask(start + b)
+        while mask:
+            at[k] = b + _trailing_zeros(mask)
+            k += 1
+            mask &= mask - numba.uint64(1)
+    for i in range(whole, n):
+        if flat[i] != 0:
+            at[k] = i
+            k += 1
+    return at
 
 
 _EXPORTED = {}     # symbol -> its ctypes word (kept alive: compiled code reads it)

@@ -51,6 +51,7 @@ import numpy as np
 from . import counter_rng
 from . import gap_junctions as gap
 from . import native_loop, precise
+from .native import nonzero_bytes
 from . import _ring_worker
 from .event_product import deliver_into_ring, join_ring, worker_available
 
@@ -334,13 +335,10 @@ def _spike_events(buffer, n):
 
 def sparse_nonzero(mask: np.ndarray):
     """``np.nonzero`` of a 2-d boolean array that is mostly False, in the same order: the
-    bytes are scanned 8 at a time as 64-bit words, and only the nonzero words are looked at
-    byte by byte (about 3× faster than ``np.nonzero`` on a chunk of spikes)."""
-    flat = np.ascontiguousarray(mask).reshape(-1)
-    whole = flat.size // 8 * 8
-    words = np.flatnonzero(flat[:whole].view(np.uint64))
-    word, byte = np.nonzero(flat[:whole].reshape(-1, 8)[words])
-    at = np.concatenate([words[word] * 8 + byte, whole + np.flatnonzero(flat[whole:])])
+    bytes are looked at 64 at a time (:func:`.native.nonzero_bytes`; a chunk of 4096 steps ×
+    3200 cells at 27 Hz in 1.5 ms, where NumPy took 7 ms, scratch timing in session 14)."""
+    flat = np.ascontiguousarray(mask).reshape(-1).view(np.uint8)
+    at = nonzero_bytes(flat)
     return np.divmod(at, mask.shape[1]) if mask.shape[1] else (at, at)
 
 
