@@ -74,7 +74,7 @@ from numba.extending import intrinsic
 from ._event_handler import add_events, take_out_next_row
 from .native import (ARGS, RETS, _pointer, answered_metadata, buffer, call_address, done,
                      export_word, extern_word, frame_of, is_f64, next_nonzero, usleep, vector,
-                     words)
+                     with_sources_digest, words)
 
 __all__ = ["ENABLED", "PARTS", "batches", "check", "control_address", "halves", "handler",
            "join_handler", "loop_in_halves", "reserve", "split_at", "start", "turn",
@@ -447,6 +447,7 @@ def join_handler(frame_address):
 
 # ---------------------------------------------------------------- the worker thread
 @numba.njit(nogil=True, cache=True)
+@with_sources_digest
 def _serve(ctl):
     """The worker: claim and add posted parts; spin for a few ms after the last one, then
     sleep in growing naps (a run's first batches are then claimed back by the handlers)."""

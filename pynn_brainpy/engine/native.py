@@ -12,6 +12,7 @@ callers use their plain-XLA versions.
 """
 
 import functools
+import hashlib
 import os
 import re
 from typing import Callable, Optional, Tuple
@@ -27,7 +28,38 @@ from numba.extending import intrinsic
 __all__ = ["api_version", "register", "compile_cfunc", "export_word", "extern_word",
            "extern_address", "call_address", "integer_address", "usleep", "words", "ARGS",
            "RETS", "frame_of", "frame_at", "buffer", "vector", "data", "is_f64",
-           "answered_metadata", "done", "next_nonzero", "nonzero_bytes"]
+           "answered_metadata", "done", "next_nonzero", "nonzero_bytes", "SOURCES_DIGEST",
+           "with_sources_digest"]
+
+#: The modules whose numba functions the cached native code inlines across files.
+_NATIVE_SOURCES = ("native.py", "native_loop.py", "_ring_worker.py", "_event_handler.py")
+
+
+def _sources_digest(directory: str) -> str:
+    digest = hashlib.sha1()
+    for name in _NATIVE_SOURCES:
+        with open(os.path.join(directory, name), "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()[:12]
+
+
+#: A digest of :data:`_NATIVE_SOURCES`, part of the name of every function whose machine code
+#: numba keeps on disk and loads from Python or XLA (:func:`with_sources_digest`).
+SOURCES_DIGEST = _sources_digest(os.path.dirname(__file__))
+
+
+def with_sources_digest(function: Callable) -> Callable:
+    """``function`` with :data:`SOURCES_DIGEST` in its qualified name, before numba caches it.
+
+    numba finds cached machine code by the function's name and checks only the function's
+    own source file: a handler that inlines a helper from another module (``_ring_worker``'s
+    handler inlines ``native.next_nonzero``; a generated loop's module, whose file never
+    changes, inlines ``_ring_worker.loop_in_halves``) would otherwise be loaded from an older
+    version of that helper, which may lay out the worker's control block differently."""
+    if not function.__qualname__.endswith(SOURCES_DIGEST):
+        function.__qualname__ = f"{function.__qualname__}_{SOURCES_DIGEST}"
+    return function
+
 
 # Word offsets (8 bytes) in XLA's C structs on 64-bit platforms (xla/ffi/api/c_api.h).
 # XLA_FFI_CallFrame: struct_size, extension_start, api, ctx, stage, args{struct_size,
@@ -355,7 +387,8 @@ def compile_cfunc(function: Callable, signature, cache: bool = True,
         _vectoriser_options(memory_checks, vector_width)
         try:
             try:
-                compiled = numba.cfunc(signature, cache=cache, **options)(function)
+                compiled = numba.cfunc(signature, cache=cache, **options)(
+                    with_sources_digest(function))
             except RuntimeError:        # no writable cache directory: for this process only
                 compiled = numba.cfunc(signature, **options)(function)
         finally:

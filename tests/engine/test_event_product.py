@@ -116,25 +116,3 @@ def test_delivery_into_the_ring_native_equals_plain_xla(precision, dtype, monkey
         for ring, arriving in (native, plain, rotated):
             np.testing.assert_allclose(arriving, expected, rtol=rtol, atol=rtol * 50)
             np.testing.assert_allclose(ring, native[0], rtol=rtol, atol=rtol * 50)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
-@pytest.mark.parametrize("size", [0, 1, 15, 16, 17, 63, 64, 65, 5000])
-def test_next_nonzero_visits_the_nonzero_counts_in_order(dtype, size):
-    """The handlers' scan of a step's counts (64 bytes at a time) lists what an element-wise
-    scan lists, whatever the size's remainder and the starting point."""
-    from pynn_brainpy.engine.native import next_nonzero
-    rng = np.random.default_rng(size)
-    counts = np.zeros(size, dtype)
-    counts[rng.integers(0, size, size // 50) if size else []] = 1
-    counts[size - 1:] = 2
-    if dtype != np.uint8 and size > 20:
-        counts[3] = -0.0                  # nonzero bits, zero value: skipped
-    visited, i = [], next_nonzero(counts, 0)
-    while i < size:
-        visited.append(i)
-        i = next_nonzero(counts, i + 1)
-    assert visited == np.flatnonzero(counts).tolist()
-    start = size // 3
-    assert next_nonzero(counts, start) == next(
-        (int(j) for j in np.flatnonzero(counts) if j >= start), size)

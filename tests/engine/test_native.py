@@ -1,0 +1,69 @@
+"""``engine.native``: names of cached machine code, scans of mostly-zero arrays."""
+
+import os
+import shutil
+
+import numba
+import numpy as np
+import pytest
+
+from pynn_brainpy.engine import native
+
+
+def test_the_sources_digest_follows_every_native_source(tmp_path):
+    """An edit in any module whose functions the cached handlers inline gives other names to
+    the cached machine code (numba itself checks only the function's own file)."""
+    here = os.path.dirname(native.__file__)
+    for name in native._NATIVE_SOURCES:
+        shutil.copy(os.path.join(here, name), tmp_path / name)
+    assert native._sources_digest(str(tmp_path)) == native.SOURCES_DIGEST
+    for name in native._NATIVE_SOURCES:
+        original = (tmp_path / name).read_bytes()
+        (tmp_path / name).write_bytes(original + b"\n")
+        assert native._sources_digest(str(tmp_path)) != native.SOURCES_DIGEST, name
+        (tmp_path / name).write_bytes(original)
+
+
+def test_cached_native_functions_carry_the_digest_once():
+    from pynn_brainpy.engine import _ring_worker
+
+    def handler(address):
+        return address
+
+    native.with_sources_digest(handler)
+    native.with_sources_digest(handler)
+    assert handler.__qualname__.count(native.SOURCES_DIGEST) == 1
+    assert _ring_worker._serve.py_func.__qualname__.endswith(native.SOURCES_DIGEST)
+    compiled = native.compile_cfunc(handler, numba.types.int64(numba.types.int64), cache=False)
+    assert compiled.ctypes(5) == 5
+    assert compiled._pyfunc.__qualname__.endswith(native.SOURCES_DIGEST)
+
+
+@pytest.mark.parametrize("shape", [(0,), (1,), (63,), (64,), (65,), (1000,), (4096 * 50,)])
+@pytest.mark.parametrize("density", [0.0, 0.003, 0.3, 1.0])
+def test_nonzero_bytes_is_flatnonzero(shape, density):
+    rng = np.random.default_rng(shape[0])
+    flat = (rng.random(shape) < density).astype(np.uint8) * rng.integers(1, 256, shape,
+                                                                         dtype=np.uint8)
+    assert np.array_equal(native.nonzero_bytes(flat), np.flatnonzero(flat))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
+@pytest.mark.parametrize("size", [0, 1, 15, 16, 17, 63, 64, 65, 5000])
+def test_next_nonzero_visits_the_nonzero_counts_in_order(dtype, size):
+    """The handlers' scan of a step's counts (64 bytes at a time) lists what an element-wise
+    scan lists, whatever the size's remainder and the starting point."""
+    rng = np.random.default_rng(size)
+    counts = np.zeros(size, dtype)
+    counts[rng.integers(0, size, size // 50) if size else []] = 1
+    counts[size - 1:] = 2
+    if dtype != np.uint8 and size > 20:
+        counts[3] = -0.0                  # nonzero bits, zero value: skipped
+    visited, i = [], native.next_nonzero(counts, 0)
+    while i < size:
+        visited.append(i)
+        i = native.next_nonzero(counts, i + 1)
+    assert visited == np.flatnonzero(counts).tolist()
+    start = size // 3
+    assert native.next_nonzero(counts, start) == next(
+        (int(j) for j in np.flatnonzero(counts) if j >= start), size)
