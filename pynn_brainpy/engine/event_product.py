@@ -68,8 +68,11 @@ def join_ring(ring):
 
 
 def native_available(dtype) -> bool:
-    """Whether the CPU handler can be used for ``dtype`` (float32 or float64)."""
-    return np.dtype(dtype).name in ("float32", "float64") and _handler() is not None
+    """Whether the CPU handlers can be used for ``dtype`` (float32 or float64): the installed
+    jaxlib has the FFI C API header. Compiles nothing (a network delivering through the ring
+    worker never needs the synchronous handler, 3.7 s of a first run's numba compilation)."""
+    from . import native
+    return np.dtype(dtype).name in ("float32", "float64") and native.api_version() is not None
 
 
 def _brainevent_product(counts, weights, indices, indptr: np.ndarray, n_cols: int,
