@@ -56,7 +56,8 @@ _FUNCTIONS = {}          # machine-code address -> (size in bytes, readable name
 
 def _readable(symbol: str) -> str:
     """numba's mangled name -> the Python function's name (``_ZN12pynn_brainpy6engine12_ring_
-    worker9_add_partB3v60…`` -> ``_add_part``): the last of the length-prefixed parts."""
+    worker9_add_partB3v60…`` -> ``_add_part``): the last of the length-prefixed parts, without
+    the suffixes that name cached handlers."""
     if "_ZN" not in symbol:
         return symbol
     parts, rest = [], symbol.split("_ZN", 1)[1]
@@ -64,7 +65,9 @@ def _readable(symbol: str) -> str:
         length = re.match(r"\d+", rest).group()
         parts.append(rest[len(length):len(length) + int(length)])
         rest = rest[len(length) + int(length):]
-    return re.sub(r"_ffi_api_\d+_\d+$", "", parts[-1]) if parts else symbol
+    # without the suffixes of cached native code (API version, native.SOURCES_DIGEST)
+    name = parts[-1].removesuffix(f"_{native.SOURCES_DIGEST}") if parts else symbol
+    return re.sub(r"_ffi_api_\d+_\d+$", "", name)
 
 
 def _record_library(library) -> None:
