@@ -36,10 +36,15 @@ _NATIVE_SOURCES = ("native.py", "native_loop.py", "_ring_worker.py", "_event_han
 
 
 def _sources_digest(directory: str) -> str:
+    """The digest of the native sources in ``directory``; "nosources" where they cannot be
+    read (numba then cannot keep machine code on disk either: it needs the source files)."""
     digest = hashlib.sha1()
-    for name in _NATIVE_SOURCES:
-        with open(os.path.join(directory, name), "rb") as f:
-            digest.update(f.read())
+    try:
+        for name in _NATIVE_SOURCES:
+            with open(os.path.join(directory, name), "rb") as f:
+                digest.update(f.read())
+    except OSError:
+        return "nosources"
     return digest.hexdigest()[:12]
 
 

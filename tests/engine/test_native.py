@@ -22,6 +22,8 @@ def test_the_sources_digest_follows_every_native_source(tmp_path):
         (tmp_path / name).write_bytes(original + b"\n")
         assert native._sources_digest(str(tmp_path)) != native.SOURCES_DIGEST, name
         (tmp_path / name).write_bytes(original)
+    (tmp_path / "native.py").unlink()
+    assert native._sources_digest(str(tmp_path)) == "nosources"
 
 
 def test_cached_native_functions_carry_the_digest_once():
