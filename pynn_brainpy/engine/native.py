@@ -23,7 +23,7 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.core.compiler_lock import global_compiler_lock
-from numba.extending import intrinsic
+from numba.extending import intrinsic, register_jitable
 
 __all__ = ["api_version", "register", "compile_cfunc", "export_word", "extern_word",
            "extern_address", "call_address", "integer_address", "usleep", "words", "ARGS",
@@ -265,7 +265,11 @@ def words(address, n):
     return numba.carray(_pointer(address), (n,), np.int64)
 
 
-@numba.njit(cache=True)
+# The frame readers below are overloads (register_jitable), not dispatchers: numba compiles a
+# dispatcher once per literal argument value, and the handlers and loops call them with
+# constants (buffer(frame, ARGS, 3)): 46 compilations of ``buffer`` alone in the GLIF
+# network's first run, ~70 ms each; an overload is typed with plain integers, once.
+@register_jitable
 def frame_of(address):
     """The call frame's words, up to the table of results."""
     return numba.carray(address, (RETS + 1,), np.int64)
@@ -280,26 +284,26 @@ def integer_address(typingctx, pointer):
     return types.int64(types.voidptr), codegen
 
 
-@numba.njit(cache=True)
+@register_jitable
 def frame_at(address):
     """:func:`frame_of` for a frame address held as an int64."""
     return frame_of(_pointer(address))
 
 
-@numba.njit(cache=True)
+@register_jitable
 def buffer(frame, table, i):
     """XLA_FFI_Buffer of argument/result ``i`` (``table``: ARGS or RETS), as words."""
     return words(words(frame[table], i + 1)[i], _BUFFER_DIMS + 1)
 
 
-@numba.njit(cache=True)
+@register_jitable
 def vector(buf, element):
     """A rank-1 buffer's data as a 1-d array of ``element``."""
     n = words(buf[_BUFFER_DIMS], 1)[0]
     return numba.carray(_pointer(buf[_BUFFER_DATA]), (n,), element)
 
 
-@numba.njit(cache=True)
+@register_jitable
 def data(buf, size, element):
     """A buffer's data (any rank, row-major) as a flat array of ``size`` ``element``s, the
     size known to the caller. (Computing it from the buffer's dimensions in a loop left the
@@ -308,7 +312,7 @@ def data(buf, size, element):
     return numba.carray(_pointer(buf[_BUFFER_DATA]), (size,), element)
 
 
-@numba.njit(cache=True)
+@register_jitable
 def is_f64(buf):
     return (buf[_BUFFER_DTYPE] & 0xFFFFFFFF) == _F64
 
@@ -329,7 +333,7 @@ def answered_metadata(frame):
     return False
 
 
-@numba.njit(cache=True)
+@register_jitable
 def done():
     """A handler's return value: no error."""
     return _pointer(0)
