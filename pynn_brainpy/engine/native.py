@@ -259,16 +259,17 @@ def call_address(typingctx, function, argument):
     return types.void(types.int64, types.int64), codegen
 
 
-@numba.njit(cache=True)
+# The memory and call-frame readers below are overloads (register_jitable), not dispatchers:
+# numba compiles a dispatcher once per literal argument value, and the handlers and loops call
+# them with constants (buffer(frame, ARGS, 3), words(address, 1)): 46 compilations of
+# ``buffer`` alone in the GLIF network's first run, ~50-70 ms each; an overload is typed with
+# plain integers, once.
+@register_jitable
 def words(address, n):
     """``n`` int64 words at ``address``."""
     return numba.carray(_pointer(address), (n,), np.int64)
 
 
-# The frame readers below are overloads (register_jitable), not dispatchers: numba compiles a
-# dispatcher once per literal argument value, and the handlers and loops call them with
-# constants (buffer(frame, ARGS, 3)): 46 compilations of ``buffer`` alone in the GLIF
-# network's first run, ~70 ms each; an overload is typed with plain integers, once.
 @register_jitable
 def frame_of(address):
     """The call frame's words, up to the table of results."""

@@ -65,6 +65,7 @@ import jax.numpy as jnp
 import numba
 import numpy as np
 from numba import types
+from numba.extending import register_jitable
 
 from . import native, rkf45
 
@@ -345,14 +346,14 @@ def handler(frame_address):
 ''')
 
 
-@numba.njit(cache=True)
+@register_jitable        # no compilation per literal argument (native.words)
 def neurons_from(values, first, end, n):
     """Neurons ``first … end − 1`` of an (N,) array of ``n``, or a one-number array (a value
     shared by every neuron, read before the loop) as it is."""
     return values[first:end] if values.shape[0] == n else values
 
 
-@numba.njit(cache=True)
+@register_jitable        # no compilation per literal argument (native.words)
 def rows_from(values, first, rows, n):
     """A constant from neuron ``first`` on, where it has a value per neuron (``rows`` rows of
     ``n``); else (one value per row) as it is."""

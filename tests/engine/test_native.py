@@ -47,8 +47,10 @@ def test_frame_readers_find_each_buffer_and_compile_once_for_all_indices():
                 native.is_f64(native.buffer(frame, native.ARGS, 1)))
 
     assert read(frame) == (1.0, 34.0, 20.0, False)
-    for reader in (native.frame_of, native.frame_at, native.buffer, native.vector, native.data,
-                   native.is_f64, native.done):
+    from pynn_brainpy.engine import native_loop
+    for reader in (native.words, native.frame_of, native.frame_at, native.buffer, native.vector,
+                   native.data, native.is_f64, native.done, native_loop.neurons_from,
+                   native_loop.rows_from):
         assert not isinstance(reader, numba.core.dispatcher.Dispatcher), reader
 
 
