@@ -43,11 +43,13 @@ def _handler() -> Optional[str]:
 
 
 @functools.lru_cache(maxsize=None)
-def _worker_handlers() -> Optional[tuple]:
-    """The XLA targets of the ring worker's handlers (:mod:`._ring_worker`): (deliver,
-    join), or None without the FFI C API header."""
+def _worker_handlers(dtype_name: str) -> Optional[tuple]:
+    """The XLA targets of the ring worker's handlers (:mod:`._ring_worker`) for floats of
+    ``dtype_name``: (deliver, join), or None without the FFI C API header."""
     from . import _ring_worker, native
-    names = (native.register("pynn_brainpy_event_ring_worker", _ring_worker.handler),
+    deliver = {"float32": _ring_worker.handler_f32, "float64": _ring_worker.handler_f64}
+    names = (native.register(f"pynn_brainpy_event_ring_worker_{dtype_name}",
+                             deliver[dtype_name]),
              native.register("pynn_brainpy_event_ring_join", _ring_worker.join_handler))
     return None if None in names else names
 
@@ -57,13 +59,14 @@ def worker_available(dtype) -> bool:
     this platform (the CPU, with its handlers; not switched off)."""
     from . import _ring_worker
     return (_ring_worker.ENABLED and not _on_accelerator() and native_available(dtype)
-            and _worker_handlers() is not None)
+            and _worker_handlers(np.dtype(dtype).name) is not None)
 
 
 def join_ring(ring):
     """``ring`` once the ring worker has added the last batch posted by
     :func:`deliver_into_ring` with ``worker``."""
-    return jax.ffi.ffi_call(_worker_handlers()[1], jax.ShapeDtypeStruct(ring.shape, ring.dtype),
+    return jax.ffi.ffi_call(_worker_handlers(np.dtype(ring.dtype).name)[1],
+                            jax.ShapeDtypeStruct(ring.shape, ring.dtype),
                             input_output_aliases={0: 0})(ring)
 
 
@@ -208,6 +211,6 @@ def deliver_into_ring(counts, weights, positions, indptr: np.ndarray, step, ring
                jax.ShapeDtypeStruct((n,), ring.dtype))
     operands = (counts, weights, positions, jnp.asarray(indptr), step.reshape(1), ring)
     if worker:
-        return jax.ffi.ffi_call(_worker_handlers()[0], results, input_output_aliases={5: 0})(
-            *operands)
+        deliver = _worker_handlers(np.dtype(ring.dtype).name)[0]
+        return jax.ffi.ffi_call(deliver, results, input_output_aliases={5: 0})(*operands)
     return jax.ffi.ffi_call(_handler(), results, input_output_aliases={5: 0})(*operands)
