@@ -4,11 +4,11 @@ the neuron loops.
 A spike of step ``m`` with a delay of ``D`` steps lands in ring row ``m + D``, and the row that
 step ``m + 1`` takes out is complete once the spikes of steps up to ``m + 1 − D_min`` are in.
 So with ``D_min ≥ 2`` the events of the last ``K = D_min − 1`` steps are not needed yet when
-a step's row is taken out: :func:`handler` takes out the next row, hands the step's spikes to
-a worker thread and returns, and the worker adds their events into the ring while XLA's
-thread runs the next steps (neuron updates, sources, recording). Up to ``K`` batches
-(:data:`MAX_DEPTH` at most; the network chooses, :func:`reserve`) are in flight, one per
-slot; a call first makes sure that the batch which last held its slot is in.
+a step's row is taken out: :func:`handler_f32` (:func:`handler_f64`) takes out the next row,
+hands the step's spikes to a worker thread and returns, and the worker adds their events into
+the ring while XLA's thread runs the next steps (neuron updates, sources, recording). Up to
+``K`` batches (:data:`MAX_DEPTH` at most; the network chooses, :func:`reserve`) are in
+flight, one per slot; a call first makes sure that the batch which last held its slot is in.
 
 Each batch is added in :data:`PARTS` parts: part 0 the events aimed at the ring's columns
 (targets) below a split column, part 1 the rest. The ring's rows rotate with the step, its
@@ -77,9 +77,8 @@ from .native import (ARGS, RETS, _pointer, answered_metadata, buffer, call_addre
                      with_sources_digest, words)
 
 __all__ = ["ENABLED", "PARTS", "batches", "check", "control_address", "halves", "handler_f32",
-           "handler_f64",
-           "join_handler", "loop_in_halves", "reserve", "split_at", "start", "turn",
-           "SHARE_LEAST", "SHARE_STEP", "SHARE_UNIT"]
+           "handler_f64", "join_handler", "loop_in_halves", "reserve", "split_at", "start",
+           "turn", "SHARE_LEAST", "SHARE_STEP", "SHARE_UNIT"]
 
 ENABLED = os.environ.get("PYNN_BRAINPY_RING_WORKER", "1") != "0"
 
@@ -416,8 +415,8 @@ def _hand_over(frame, element, f64):
                        vector(arriving_buffer, element), f64)
 
 
-# One delivery handler per float type: a first run compiles only the network's own (the
-# other's take-out and posting cost ~1.3 s of numba compilation).
+# One delivery handler per float type: a first run compiles only its network's (compiling
+# the other's take-out and posting made a cold first run ~0.6 s longer).
 def handler_f32(frame_address):
     """XLA_FFI_Error* handler(XLA_FFI_CallFrame*): arguments counts, weights, positions,
     indptr, step (int32, one element), ring (aliased with the first result); results ring,

@@ -62,7 +62,6 @@ from typing import Callable, Dict, Sequence
 
 import jax
 import jax.numpy as jnp
-import numba
 import numpy as np
 from numba import types
 from numba.extending import register_jitable
