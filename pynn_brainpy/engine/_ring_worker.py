@@ -368,9 +368,10 @@ def _take_half(ctl):
 # ---------------------------------------------------------------- XLA handlers
 @numba.njit(error_model="numpy", boundscheck=False, nogil=True)
 def _post(ctl, counts, step, ring_address, ring_size, width, weights_address,
-          positions_address, indptr_address, nnz, f64):
-    """List the spiking senders in the next batch's slot and post it; ERROR (nothing posted)
-    if the spike list has no room for every sender (:func:`reserve` was not called)."""
+          positions_address, indptr_address, nnz):
+    """List the spiking senders in the next batch's slot and post it (its floats those of
+    ``counts``); ERROR (nothing posted) if the spike list has no room for every sender
+    (:func:`reserve` was not called)."""
     header = _header(ctl)
     capacity, depth, batch = header[CAPACITY], header[DEPTH], header[POSTED_COUNT]
     if counts.shape[0] > capacity:
@@ -392,7 +393,7 @@ def _post(ctl, counts, step, ring_address, ring_size, width, weights_address,
                                                                  width, step)
     words[WEIGHTS], words[POSITIONS], words[INDPTR] = (weights_address, positions_address,
                                                        indptr_address)
-    words[NNZ], words[F64], words[SPIKING] = nnz, f64, spiking
+    words[NNZ], words[F64], words[SPIKING] = nnz, counts.itemsize == 8, spiking
     header[POSTED_COUNT] = batch + 1        # the handlers' word: the worker does not read it
     header[LAST_RING] = ring_address
     for part in range(PARTS):
@@ -400,8 +401,8 @@ def _post(ctl, counts, step, ring_address, ring_size, width, weights_address,
 
 
 @numba.njit(nogil=True)
-def _hand_over(frame, element, f64):
-    """The delivery handlers' work for floats of type ``element`` (``f64``: float64)."""
+def _hand_over(frame, element):
+    """The delivery handlers' work for floats of type ``element``."""
     ctl = control_address()
     ring_buffer, arriving_buffer = buffer(frame, RETS, 0), buffer(frame, RETS, 1)
     ring_address = ring_buffer[3]
@@ -412,7 +413,7 @@ def _hand_over(frame, element, f64):
                  buffer(frame, ARGS, 3)[3])
     _take_out_and_post(ctl, step, addresses, vector(counts_buffer, element),
                        vector(weights_buffer, element), vector(ring_buffer, element),
-                       vector(arriving_buffer, element), f64)
+                       vector(arriving_buffer, element))
 
 
 # One delivery handler per float type: a first run compiles only its network's (compiling
@@ -426,7 +427,7 @@ def handler_f32(frame_address):
     frame = frame_of(frame_address)
     if answered_metadata(frame):
         return done()
-    _hand_over(frame, np.float32, 0)
+    _hand_over(frame, np.float32)
     return done()
 
 
@@ -435,15 +436,15 @@ def handler_f64(frame_address):
     frame = frame_of(frame_address)
     if answered_metadata(frame):
         return done()
-    _hand_over(frame, np.float64, 1)
+    _hand_over(frame, np.float64)
     return done()
 
 
 @numba.njit(error_model="numpy", boundscheck=False, nogil=True)
-def _take_out_and_post(ctl, step, addresses, counts, weights, ring, arriving, f64):
+def _take_out_and_post(ctl, step, addresses, counts, weights, ring, arriving):
     take_out_next_row(ring, arriving, step)
     _post(ctl, counts, step, addresses[0], ring.shape[0], arriving.shape[0], addresses[1],
-          addresses[2], addresses[3], weights.shape[0], f64)
+          addresses[2], addresses[3], weights.shape[0])
 
 
 def join_handler(frame_address):

@@ -72,8 +72,8 @@ def join_ring(ring):
 
 def native_available(dtype) -> bool:
     """Whether the CPU handlers can be used for ``dtype`` (float32 or float64): the installed
-    jaxlib has the FFI C API header. Compiles nothing (a network delivering through the ring
-    worker never needs the synchronous handler, 3.7 s of a first run's numba compilation)."""
+    jaxlib has the FFI C API header. Compiles nothing: a network delivering through the ring
+    worker never needs the synchronous handler."""
     from . import native
     return np.dtype(dtype).name in ("float32", "float64") and native.api_version() is not None
 

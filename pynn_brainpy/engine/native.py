@@ -137,38 +137,9 @@ def usleep(typingctx, microseconds):
     return types.void(types.int64), codegen
 
 
-#: Bytes tested at once by :func:`next_nonzero` (one AVX-512 register, two AVX2 ones).
+#: Bytes tested at once by :func:`next_nonzero` and :func:`nonzero_bytes` (one AVX-512
+#: register, two AVX2 ones).
 _BLOCK = 64
-
-
-@intrinsic
-def _any_bit_set(typingctx, address):
-    """True if any of the ``_BLOCK`` bytes from ``address`` (any alignment) is nonzero: one
-    wide load and compare, which LLVM does not make of a loop over the elements."""
-    def codegen(context, builder, sig, args):
-        block = ir.IntType(8 * _BLOCK)
-        value = builder.load(builder.inttoptr(args[0], block.as_pointer()), align=1)
-        return builder.icmp_unsigned("!=", value, ir.Constant(block, 0))
-    return types.boolean(types.int64), codegen
-
-
-@numba.njit(error_model="numpy", boundscheck=False, nogil=True)
-def next_nonzero(values, i):
-    """The first index ``≥ i`` at which the contiguous 1-d array ``values`` is nonzero,
-    ``values.size`` if none.
-
-    For arrays that are almost all zeros (a step's spike counts: ~10 of 5000 senders
-    spike), skipped ``_BLOCK`` bytes at a time: 5000 float32 counts took
-    0.5 µs instead of 2.2 µs element by element (scratch timing, session 14). A block holding
-    only negative zeros is looked at element by element, with the same result."""
-    n = values.shape[0]
-    per_block = _BLOCK // values.itemsize
-    start = values.ctypes.data
-    while i + per_block <= n and not _any_bit_set(start + i * values.itemsize):
-        i += per_block
-    while i < n and values[i] == 0:
-        i += 1
-    return i
 
 
 @intrinsic
@@ -181,6 +152,26 @@ def _nonzero_byte_mask(typingctx, address):
         nonzero = builder.icmp_unsigned("!=", value, ir.Constant(vector_type, None))
         return builder.bitcast(nonzero, ir.IntType(_BLOCK))
     return types.uint64(types.int64), codegen
+
+
+@numba.njit(error_model="numpy", boundscheck=False, nogil=True)
+def next_nonzero(values, i):
+    """The first index ``≥ i`` at which the contiguous 1-d array ``values`` is nonzero,
+    ``values.size`` if none.
+
+    For arrays that are almost all zeros (a step's spike counts: ~10 of 5000 senders
+    spike), skipped ``_BLOCK`` bytes at a time (one vector compare; LLVM does not make one of
+    a loop over the elements): the ring worker's ``_post`` went from 3.3 to 1.0 µs per step
+    of the GLIF network (``benchmarks/thread_profile.py``, session 14). A block holding only
+    negative zeros is looked at element by element, with the same result."""
+    n = values.shape[0]
+    per_block = _BLOCK // values.itemsize
+    start = values.ctypes.data
+    while i + per_block <= n and _nonzero_byte_mask(start + i * values.itemsize) == 0:
+        i += per_block
+    while i < n and values[i] == 0:
+        i += 1
+    return i
 
 
 def _llvm_bit_count(builder, name, word, *flags):
@@ -262,8 +253,9 @@ def call_address(typingctx, function, argument):
 # The memory and call-frame readers below are overloads (register_jitable), not dispatchers:
 # numba compiles a dispatcher once per literal argument value, and the handlers and loops call
 # them with constants (buffer(frame, ARGS, 3), words(address, 1)): 46 compilations of
-# ``buffer`` alone in the GLIF network's first run, ~50-70 ms each; an overload is typed with
-# plain integers, once.
+# ``buffer`` alone in the GLIF network's first run (its dispatcher's overloads, counted in a
+# scratch run); an overload is typed with plain integers, once. The first run of
+# benchmarks/glif_network.py with empty caches went from 22.9-24.0 s to 16.9-18.0 s.
 @register_jitable
 def words(address, n):
     """``n`` int64 words at ``address``."""

@@ -335,8 +335,9 @@ def _spike_events(buffer, n):
 
 def sparse_nonzero(mask: np.ndarray):
     """``np.nonzero`` of a 2-d boolean array that is mostly False, in the same order: the
-    bytes are looked at 64 at a time (:func:`.native.nonzero_bytes`; a chunk of 4096 steps ×
-    3200 cells at 27 Hz in 1.5 ms, where NumPy took 7 ms, scratch timing in session 14)."""
+    bytes are looked at 64 at a time (:func:`.native.nonzero_bytes`; with NumPy's
+    ``nonzero`` on the chunks of the GLIF network, Python's thread took 7.9 instead of 4.7 µs
+    per simulated step, ``benchmarks/thread_profile.py``, session 14)."""
     flat = np.ascontiguousarray(mask).reshape(-1).view(np.uint8)
     at = nonzero_bytes(flat)
     return np.divmod(at, mask.shape[1]) if mask.shape[1] else (at, at)
