@@ -69,10 +69,10 @@ import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, register_jitable
 
 from ._event_handler import add_events, take_out_next_row
-from .native import (ARGS, RETS, _pointer, answered_metadata, buffer, call_address, done,
+from .native import (ARGS, RETS, _pointer, buffer, call_address, done,
                      export_word, extern_word, frame_of, next_nonzero, usleep, vector,
                      with_sources_digest, words)
 
@@ -187,7 +187,8 @@ def _add_part(ring, weights, positions, indptr, index, count, spiking, step, wid
     at columns below ``split`` (part 0) or from it on (part 1)."""
     base = (step % (ring.shape[0] // width)) * width
     for s in range(spiking):
-        first, end = indptr[index[s]], indptr[index[s] + 1]
+        # int64 bounds for both parts: add_events compiles once per float type
+        first, end = np.int64(indptr[index[s]]), np.int64(indptr[index[s] + 1])
         middle = _first_of_part_1(positions, first, end, width, split)
         if part == 0:
             add_events(ring, weights, positions, first, middle, count[s], base)
@@ -239,7 +240,7 @@ def _run_part(ctl, batch, depth, part):
                   words[STEP], width, split, part)
 
 
-@numba.njit(nogil=True)
+@register_jitable         # called with constants: see native's readers
 def _try_add(ctl, part, counter):
     """Add part ``part`` of the next batch for that part if it is posted and nobody claimed
     it (CAS on its ticket, which carries the batch number: a slot reused meanwhile cannot be
@@ -276,7 +277,7 @@ def _added_up_to(ctl, last):
             _pause()
 
 
-@numba.njit(nogil=True)
+@register_jitable         # called with constants: see native's readers
 def _added_all_but(ctl, in_flight, ring_address):
     """Every posted batch but the last ``in_flight`` is in the ring (so the one that held the
     next slot, with ``in_flight = DEPTH - 1``, or all of them, with 0); ERROR if the last
@@ -301,7 +302,7 @@ def control_address():
     return extern_word(CONTROL_SYMBOL)
 
 
-@numba.njit(nogil=True)
+@register_jitable         # called with constants: see native's readers
 def _set_half(ctl, block, frame, first, end):
     header = _header(ctl)
     header[block], header[block + 1], header[block + 2] = frame, first, end
@@ -425,8 +426,6 @@ def handler_f32(frame_address):
     this step's slot added, row ``(step + 1) mod L`` taken out and cleared, this step's
     spikes posted."""
     frame = frame_of(frame_address)
-    if answered_metadata(frame):
-        return done()
     _hand_over(frame, np.float32)
     return done()
 
@@ -434,8 +433,6 @@ def handler_f32(frame_address):
 def handler_f64(frame_address):
     """:func:`handler_f32` for float64."""
     frame = frame_of(frame_address)
-    if answered_metadata(frame):
-        return done()
     _hand_over(frame, np.float64)
     return done()
 
@@ -451,8 +448,6 @@ def join_handler(frame_address):
     """XLA_FFI_Error* handler(XLA_FFI_CallFrame*): argument ring (aliased with the result);
     the last batch of the chunk added."""
     frame = frame_of(frame_address)
-    if answered_metadata(frame):
-        return done()
     ctl = control_address()
     _added_all_but(ctl, 0, buffer(frame, RETS, 0)[3])
     _header(ctl)[LAST_RING] = 0             # the next chunk's ring may be elsewhere

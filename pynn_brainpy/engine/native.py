@@ -2,20 +2,23 @@
 
 A handler is a ``numba.cfunc`` that XLA calls with its call frame (``XLA_FFI_CallFrame*``),
 with no Python in between. The helpers here read that frame as the C API of the installed
-jaxlib lays it out (``xla/ffi/api/c_api.h``, whose API version a handler reports in XLA's
-metadata query); :func:`register` compiles a handler (with a source file, numba keeps the
-machine code on disk under a name that carries the API version, so a cached handler never
-answers for another jaxlib) and registers it as an XLA custom-call target on the CPU.
+jaxlib lays it out (``xla/ffi/api/c_api.h``); :func:`register` registers a handler as an XLA
+custom-call target on the CPU at once (a forwarder, :mod:`._forwarder`, answers XLA's query
+for the API version) and compiles it in the background, while XLA compiles the program that
+calls it. With a source file numba keeps the machine code on disk under a name that carries
+the API version, so a cached handler never answers for another jaxlib.
 
 Without the header (a jaxlib that does not ship it) :func:`api_version` is None and the
 callers use their plain-XLA versions.
 """
 
+import concurrent.futures
+import ctypes
 import functools
 import hashlib
 import os
 import re
-from typing import Callable, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import numba
 import numpy as np
@@ -25,10 +28,13 @@ from numba.core import cgutils
 from numba.core.compiler_lock import global_compiler_lock
 from numba.extending import intrinsic, register_jitable
 
-__all__ = ["api_version", "register", "compile_cfunc", "export_word", "extern_word",
+from . import _forwarder
+
+__all__ = ["api_version", "register", "compile_cfunc", "compile_in_background",
+           "check_compiled", "export_word", "extern_word",
            "extern_address", "call_address", "integer_address", "usleep", "words", "ARGS",
            "RETS", "frame_of", "frame_at", "buffer", "vector", "data", "is_f64",
-           "answered_metadata", "done", "next_nonzero", "nonzero_bytes", "SOURCES_DIGEST",
+           "done", "next_nonzero", "nonzero_bytes", "SOURCES_DIGEST",
            "with_sources_digest"]
 
 #: The modules whose numba functions the cached native code inlines across files.
@@ -78,9 +84,6 @@ _F64 = 12
 # handler's traits.
 _EXTENSION_TYPE, _EXTENSION_NEXT, _EXTENSION_METADATA, _METADATA_TYPE = 1, 2, 3, 1
 _MAJOR, _MINOR, _TRAITS = 6, 7, 8
-
-# The version handlers report; set by register() before numba compiles one.
-_API_MAJOR, _API_MINOR = 0, 0
 
 
 @intrinsic
@@ -154,7 +157,7 @@ def _nonzero_byte_mask(typingctx, address):
     return types.uint64(types.int64), codegen
 
 
-@numba.njit(error_model="numpy", boundscheck=False, nogil=True)
+@register_jitable        # called with 0 and with a variable: see the readers below
 def next_nonzero(values, i):
     """The first index ``≥ i`` at which the contiguous 1-d array ``values`` is nonzero,
     ``values.size`` if none.
@@ -231,7 +234,6 @@ _EXPORTED = {}     # symbol -> its ctypes word (kept alive: compiled code reads 
 def export_word(symbol: str, value: int) -> None:
     """Define (or set) the process's int64 symbol ``symbol``, read by :func:`extern_word`;
     before any code that refers to it is compiled or loaded."""
-    import ctypes
     import llvmlite.binding as llvm
     word = _EXPORTED.get(symbol)
     if word is None:
@@ -310,22 +312,6 @@ def is_f64(buf):
     return (buf[_BUFFER_DTYPE] & 0xFFFFFFFF) == _F64
 
 
-@numba.njit(inline="always")     # not cached: the version is read when a handler compiles
-def answered_metadata(frame):
-    """Whether XLA only asked for the API version (answered here)."""
-    extension = frame[_FRAME_EXTENSION]
-    while extension != 0:
-        base = words(extension, _EXTENSION_METADATA + 1)
-        if (base[_EXTENSION_TYPE] & 0xFFFFFFFF) == _METADATA_TYPE:
-            meta = numba.carray(_pointer(base[_EXTENSION_METADATA]), (_TRAITS + 1,), np.int32)
-            meta[_MAJOR] = _API_MAJOR
-            meta[_MINOR] = _API_MINOR
-            meta[_TRAITS] = 0
-            return True
-        extension = base[_EXTENSION_NEXT]
-    return False
-
-
 @register_jitable
 def done():
     """A handler's return value: no error."""
@@ -399,22 +385,59 @@ def compile_cfunc(function: Callable, signature, cache: bool = True,
     return compiled
 
 
+# numba's compilations (seconds, mostly Python) run in this thread while the caller traces on
+# and XLA compiles without Python's lock; the handlers' forwarders and the loops' handlers
+# wait for the machine code at their first call. numba's own lock keeps one compilation from
+# overlapping another.
+_COMPILER = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pynn_brainpy compiler")
+_FAILED: Dict[str, BaseException] = {}       # symbol -> why its function did not compile
+
+
+def compile_in_background(symbol: str, function: Callable, signature, **options) -> None:
+    """Compile ``function`` (:func:`compile_cfunc` with ``options``) in the background and set
+    the process's word ``symbol`` (:func:`extern_word`) to its address: 0 until then, -1 if
+    the compilation failed (:func:`check_compiled` then raises its error)."""
+    export_word(symbol, 0)
+    _COMPILER.submit(_compile_into, symbol, function, signature, options)
+
+
+def _compile_into(symbol: str, function: Callable, signature, options: dict) -> None:
+    try:
+        compiled = compile_cfunc(function, signature, **options)
+    except BaseException as error:      # noqa: BLE001 -- raised by check_compiled
+        _FAILED[symbol] = error          # before a waiting caller can see -1
+        export_word(symbol, -1)
+        return
+    export_word(symbol, compiled.address)
+
+
+def check_compiled() -> None:
+    """Raise the error of a function whose background compilation failed: a computation that
+    called it since did not run it, so its results are not valid."""
+    if _FAILED:
+        raise RuntimeError("pynn_brainpy: compiling a native handler or neuron loop failed; "
+                           "the results of the computation that called it are not valid"
+                           ) from next(iter(_FAILED.values()))
+
+
 @functools.lru_cache(maxsize=None)
-def register(name: str, handler: Callable, cache: bool = True,
-             memory_checks: int = _DEFAULT_MEMORY_CHECKS,
-             vector_width: int = 0) -> Optional[str]:
-    """Compile ``handler(frame_address) -> error pointer`` (a Python function written for
-    numba with the helpers above) as a ``numba.cfunc`` (:func:`compile_cfunc`, whose options
-    these are) and register it as the CPU target ``name``; returns ``name``, or None where
-    jaxlib lacks the C API header."""
-    global _API_MAJOR, _API_MINOR
+def register(name: str, handler: Callable, cache: bool = True) -> Optional[str]:
+    """Register ``handler(frame_address) -> error pointer`` (a Python function written for
+    numba with the helpers above) as the CPU target ``name`` and compile it in the background
+    as a ``numba.cfunc`` (:func:`compile_cfunc`, ``cache`` as there): XLA calls a forwarder
+    (:mod:`._forwarder`) that answers its metadata query and, at the first call, waits for
+    the handler. Returns ``name``, or None where jaxlib lacks the C API header."""
     version = api_version()
     if version is None:
         return None
-    _API_MAJOR, _API_MINOR = version
     handler.__qualname__ = f"{handler.__name__}_ffi_api_{version[0]}_{version[1]}"
-    compiled = compile_cfunc(handler, types.voidptr(types.voidptr), cache, memory_checks,
-                             vector_width)
+    symbol = f"{name}_handler"
+    export_word(symbol, 0)
+    address = _forwarder.forwarder(ctypes.addressof(_EXPORTED[symbol]), version, dict(
+        frame_extension=_FRAME_EXTENSION, extension_type=_EXTENSION_TYPE,
+        extension_next=_EXTENSION_NEXT, extension_metadata=_EXTENSION_METADATA,
+        metadata_type=_METADATA_TYPE, major=_MAJOR, minor=_MINOR, traits=_TRAITS))
     import jax
-    jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(compiled.address), platform="cpu")
+    jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(address), platform="cpu")
+    compile_in_background(symbol, handler, types.voidptr(types.voidptr), cache=cache)
     return name

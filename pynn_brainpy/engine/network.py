@@ -51,6 +51,7 @@ import numpy as np
 from . import counter_rng
 from . import gap_junctions as gap
 from . import native_loop, precise
+from . import native
 from .native import nonzero_bytes
 from . import _ring_worker
 from .event_product import deliver_into_ring, join_ring, worker_available
@@ -874,7 +875,7 @@ class Network:
                 self._carry, rec = self._compiled[(key, length)](self._carry, args, xs,
                                                                  np.int32(n))
                 jax.block_until_ready(self._carry["ring"])
-            native_loop.check_compiled()      # a loop compiled meanwhile that failed
+            native.check_compiled()      # a handler or loop compiled meanwhile failed
             self.step += n
             done += n
             if bool(self._carry["count_overflow"]):

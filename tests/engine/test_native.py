@@ -1,13 +1,80 @@
-"""``engine.native``: names of cached machine code, scans of mostly-zero arrays."""
+"""``engine.native``: handlers registered and compiled in the background, names of cached
+machine code, scans of mostly-zero arrays."""
 
 import os
 import shutil
+import threading
+import time
 
 import numba
 import numpy as np
 import pytest
 
 from pynn_brainpy.engine import native
+
+
+def _add_one(frame_address):
+    """A handler: its one float32 argument (aliased with the result) plus one."""
+    frame = native.frame_of(frame_address)
+    values = native.vector(native.buffer(frame, native.RETS, 0), np.float32)
+    for i in range(values.shape[0]):
+        values[i] += 1.0
+    return native.done()
+
+
+def _compiled_call(target, values):
+    """The program calling ``target`` on ``values``, lowered and compiled by XLA."""
+    import jax
+    return jax.jit(lambda x: jax.ffi.ffi_call(
+        target, jax.ShapeDtypeStruct(x.shape, x.dtype), input_output_aliases={0: 0})(x)
+                   ).lower(values).compile()
+
+
+@pytest.mark.skipif(native.api_version() is None, reason="no XLA FFI C API header")
+def test_a_handler_compiles_while_xla_compiles_and_its_first_call_waits(monkeypatch):
+    """The target is registered before its handler is compiled: XLA lowers and compiles the
+    program calling it meanwhile (the forwarder answers XLA's query for the API version),
+    and the call waits for the handler, which then runs."""
+    compile_into = native._compile_into
+    compiled, release = threading.Event(), threading.Event()
+
+    def held(*args):
+        release.wait(60)
+        compile_into(*args)
+        compiled.set()
+
+    monkeypatch.setattr(native, "_compile_into", held)
+    values = np.arange(4, dtype=np.float32)
+    program = _compiled_call(native.register("pynn_brainpy_test_add_one", _add_one,
+                                             cache=False), values)
+    assert not compiled.is_set()
+    threading.Timer(0.5, release.set).start()
+    t0 = time.perf_counter()
+    got = np.asarray(program(values))
+    assert compiled.is_set() and time.perf_counter() - t0 >= 0.5
+    np.testing.assert_array_equal(got, values + 1.0)
+    native.check_compiled()
+
+
+@pytest.mark.skipif(native.api_version() is None, reason="no XLA FFI C API header")
+def test_a_handler_that_failed_to_compile_is_not_run_and_its_callers_raise(monkeypatch):
+    compile_cfunc = native.compile_cfunc
+
+    def broken(function, *args, **kwargs):
+        if function is _add_one:
+            raise TypeError("a handler numba cannot compile")
+        return compile_cfunc(function, *args, **kwargs)
+
+    monkeypatch.setattr(native, "compile_cfunc", broken)
+    monkeypatch.setattr(native, "_FAILED", {})
+    values = np.arange(4, dtype=np.float32)
+    program = _compiled_call(native.register("pynn_brainpy_test_add_one_broken", _add_one,
+                                             cache=False), values)
+    np.testing.assert_array_equal(np.asarray(program(values)), values)
+    with pytest.raises(RuntimeError, match="compiling a native handler or neuron loop failed"
+                       ) as info:
+        native.check_compiled()
+    assert isinstance(info.value.__cause__, TypeError)
 
 
 def test_the_sources_digest_follows_every_native_source(tmp_path):
@@ -78,6 +145,10 @@ def test_nonzero_bytes_is_flatnonzero(shape, density):
     assert np.array_equal(native.nonzero_bytes(flat), np.flatnonzero(flat))
 
 
+# an overload, callable from compiled code only
+_next_nonzero = numba.njit(lambda values, i: native.next_nonzero(values, i))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
 @pytest.mark.parametrize("size", [0, 1, 15, 16, 17, 63, 64, 65, 5000])
 def test_next_nonzero_visits_the_nonzero_counts_in_order(dtype, size):
@@ -89,11 +160,11 @@ def test_next_nonzero_visits_the_nonzero_counts_in_order(dtype, size):
     counts[size - 1:] = 2
     if dtype != np.uint8 and size > 20:
         counts[3] = -0.0                  # nonzero bits, zero value: skipped
-    visited, i = [], native.next_nonzero(counts, 0)
+    visited, i = [], _next_nonzero(counts, 0)
     while i < size:
         visited.append(i)
-        i = native.next_nonzero(counts, i + 1)
+        i = _next_nonzero(counts, i + 1)
     assert visited == np.flatnonzero(counts).tolist()
     start = size // 3
-    assert native.next_nonzero(counts, start) == next(
+    assert _next_nonzero(counts, start) == next(
         (int(j) for j in np.flatnonzero(counts) if j >= start), size)

@@ -143,20 +143,21 @@ def test_a_loop_still_compiling_is_waited_for(monkeypatch):
     calls it before it is ready waits for it (here a second), and gets its results."""
     import time
 
-    compile_half = native_loop._compile_half
+    from pynn_brainpy.engine import native
+    compile_into = native._compile_into
 
     def slow(*args):
         time.sleep(1.0)
-        compile_half(*args)
+        compile_into(*args)
 
-    monkeypatch.setattr(native_loop, "_compile_half", slow)
+    monkeypatch.setattr(native, "_compile_into", slow)
     V = np.arange(100.0)
     t0 = time.perf_counter()
     got = _run_one_line_loop("test_waited", lambda w: f"V[i] * 3.0 + {w.const('c')}", True,
                              np.float64, V, c=0.5)
     assert time.perf_counter() - t0 >= 1.0
     np.testing.assert_array_equal(got, V * 3.0 + 0.5)
-    native_loop.check_compiled()
+    native.check_compiled()
 
 
 @pytest.mark.skipif(not native_loop.available(np.float64), reason="no native loops here")
@@ -173,11 +174,12 @@ def test_a_loop_that_failed_to_compile_makes_its_callers_raise(monkeypatch):
         return compile_cfunc(function, *args, **kwargs)
 
     monkeypatch.setattr(native, "compile_cfunc", broken)
-    monkeypatch.setattr(native_loop, "_FAILED", {})
+    monkeypatch.setattr(native, "_FAILED", {})
     _run_one_line_loop("test_failed", lambda w: f"V[i] * 5.0 - {w.const('c')}", True,
                        np.float64, np.arange(10.0), c=0.5)
-    with pytest.raises(RuntimeError, match="compiling a native neuron loop failed") as info:
-        native_loop.check_compiled()
+    with pytest.raises(RuntimeError, match="compiling a native handler or neuron loop failed"
+                       ) as info:
+        native.check_compiled()
     assert isinstance(info.value.__cause__, TypeError)
 
 

@@ -73,6 +73,28 @@ def test_the_worker_delivers_what_the_synchronous_handler_delivers(dtype, depth)
     _ring_worker.reserve(N_PRE, 1)
 
 
+def test_each_native_helper_of_the_delivery_compiles_once_per_argument_types():
+    """numba compiles a dispatcher once per literal value of an argument (a constant at the
+    call): the helpers called with constants are overloads, typed with int64 once. Compiled
+    afresh (not loaded from numba's cache), the handlers and the worker leave no dispatcher of
+    their modules with two signatures that differ only in literals."""
+    import numba
+    from numba import types
+    from numba.core.registry import CPUDispatcher
+    from pynn_brainpy.engine import _event_handler, native
+    frame_handler = types.voidptr(types.voidptr)
+    for handler in (_ring_worker.handler_f32, _ring_worker.handler_f64,
+                    _ring_worker.join_handler, _event_handler._ring_handler):
+        native.compile_cfunc(handler, frame_handler, cache=False)
+    numba.njit(nogil=True)(_ring_worker._serve.py_func).compile((types.int64,))
+    for module in (native, _event_handler, _ring_worker):
+        for name, function in vars(module).items():
+            if isinstance(function, CPUDispatcher):
+                plain = [tuple(types.unliteral(t) for t in signature)
+                         for signature in function.signatures]
+                assert len(plain) == len(set(plain)), (name, function.signatures)
+
+
 @pytest.mark.parametrize("depth", [1, 3])
 def test_without_a_worker_thread_the_batches_are_claimed_back(depth):
     """Each handler call adds the batch whose slot it needs, the chunk's last call the rest
