@@ -385,10 +385,10 @@ def compile_cfunc(function: Callable, signature, cache: bool = True,
     return compiled
 
 
-# numba's compilations (seconds, mostly Python) run in this thread while the caller traces on
-# and XLA compiles without Python's lock; the handlers' forwarders and the loops' handlers
-# wait for the machine code at their first call. numba's own lock keeps one compilation from
-# overlapping another.
+# numba's compilations (seconds, mostly Python) run on this executor's thread while the caller
+# traces on and XLA compiles without Python's lock; the handlers' forwarders and the loops'
+# handlers wait for the machine code at their first call. numba's own lock keeps one
+# compilation from overlapping another.
 _COMPILER = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pynn_brainpy compiler")
 _FAILED: Dict[str, BaseException] = {}       # symbol -> why its function did not compile
 
