@@ -108,23 +108,25 @@ def _poisson_counts(key, lam):
     ``k`` whose cumulative probability ``F_k`` reaches ``u``. In almost every step every
     ``u`` is at most ``F_1 = e^{-λ} + e^{-λ}λ`` and the count is ``u > e^{-λ}``; otherwise the
     inversion runs in a loop of as many rounds as the largest count of the step, with the
-    same arithmetic (the same counts). Exact, and far cheaper than JAX's general sampler,
-    which is used when some mean exceeds 10 (and which caps nothing)."""
+    same arithmetic (the same counts). In a step where some mean exceeds 10, those cells'
+    counts come from :func:`_poisson_large` instead (the inversion would need ~λ rounds, and
+    ``e^{-λ}`` underflows). Exact in both cases."""
     def uniform():
         return counter_rng.uniform(key, lam.shape[0], lam.dtype)
 
     p0 = jnp.exp(-lam)
     u = uniform()
     # 0, 1, or 2 for "more than one": u's only user, so XLA computes it once (every further
-    # user of u would get its own copy of the threefry rounds fused in; the rare branch
-    # below draws u again)
+    # user of u would get its own copy of the threefry rounds fused in; the rare branches
+    # below draw u again)
     first = (u > p0).astype(jnp.int32) + (u > p0 + p0 * lam).astype(jnp.int32)
 
     def at_most_one(first):
         return first
 
-    def inversion(_):
-        u = uniform()
+    def inversion(small):
+        """The CDF inversion for means ``small`` (≤ 10; at most 100 rounds)."""
+        u, p0 = uniform(), jnp.exp(-small)
 
         def more(c):
             k, p, F = c
@@ -134,17 +136,72 @@ def _poisson_counts(key, lam):
             k, p, F = c
             go = (u > F) & (k < 100)
             k_next = k + go.astype(k.dtype)
-            p_next = jnp.where(go, p * lam / k_next.astype(lam.dtype), p)
+            p_next = jnp.where(go, p * small / k_next.astype(small.dtype), p)
             return k_next, p_next, jnp.where(go, F + p_next, F)
 
-        k, _, _ = jax.lax.while_loop(more, step, (jnp.zeros(lam.shape, jnp.int32), p0, p0))
+        k, _, _ = jax.lax.while_loop(more, step, (jnp.zeros(small.shape, jnp.int32), p0, p0))
         return k
 
-    def general(_):
-        return jax.random.poisson(key, lam).astype(jnp.int32)
+    def with_large_means(_):
+        large = lam > 10.0
+        return jnp.where(large, _poisson_large(key, lam, large),
+                         inversion(jnp.where(large, 0.0, lam).astype(lam.dtype)))
 
     branch = jnp.max(jnp.where(lam > 10.0, 2, first >> 1))
-    return jax.lax.switch(branch, (at_most_one, inversion, general), first)
+    return jax.lax.switch(branch, (at_most_one, lambda _: inversion(lam), with_large_means),
+                          first)
+
+
+def _poisson_large(key, lam, cells):
+    r"""Poisson counts with means ``lam`` for the ``cells`` (a mask; their means ≥ 10) by
+    Hörmann's transformed rejection with squeeze (PTRS: W. Hörmann, "The transformed
+    rejection method for generating Poisson random variables", Insurance: Mathematics and
+    Economics 12, 39–45, 1993); the other cells' counts are 0.
+
+    With :math:`b = 0.931 + 2.53\sqrt{λ}`, :math:`a = -0.059 + 0.02483\,b`,
+    :math:`1/α = 1.1239 + 1.1328/(b - 3.4)` and :math:`v_r = 0.9277 - 3.6224/(b - 2)`, a
+    round draws :math:`U` uniform on :math:`[-½, ½)` and :math:`V` on :math:`[0, 1)`, sets
+    :math:`u_s = ½ - |U|` and :math:`k = ⌊(2a/u_s + b)\,U + λ + 0.43⌋`, and accepts
+    :math:`k` if :math:`u_s ≥ 0.07` and :math:`V ≤ v_r` (the squeeze), or else if
+    :math:`k ≥ 0`, not (:math:`u_s < 0.013` and :math:`V > u_s`), and
+
+    .. math:: \log\frac{V/α}{a/u_s^2 + b} ≤ -λ + k \log λ - \log k!
+
+    A cell not accepted draws again in the next round. Round ``r`` draws ``U`` and ``V``
+    under the keys of counters ``(r, 1)`` and ``(r, 2)`` under the step's key (the step's
+    own uniforms use ``(i, 0)`` under the key itself): a count depends only on (seed, stream,
+    step, cell)."""
+    dtype = lam.dtype
+    lam = jnp.where(cells, lam, 10.0).astype(dtype)       # any valid mean: never accepted
+    b = 0.931 + 2.53 * jnp.sqrt(lam)
+    a = -0.059 + 0.02483 * b
+    inv_alpha = 1.1239 + 1.1328 / (b - 3.4)
+    v_r = 0.9277 - 3.6224 / (b - 2.0)
+    log_lam = jnp.log(lam)
+
+    def draw(r, word):
+        round_key = jnp.stack(counter_rng.threefry2x32(key, r, np.uint32(word)))
+        return counter_rng.uniform(round_key, lam.shape[0], dtype)
+
+    def another(c):
+        return ~jnp.all(c[2])
+
+    def round_(c):
+        r, k, done = c
+        U, V = draw(r, 1) - 0.5, draw(r, 2)
+        u_s = 0.5 - jnp.abs(U)
+        candidate = jnp.floor((2.0 * a / u_s + b) * U + lam + 0.43)
+        squeezed = (u_s >= 0.07) & (V <= v_r)
+        excluded = (candidate < 0.0) | ((u_s < 0.013) & (V > u_s))
+        count = jnp.maximum(candidate, 0.0)
+        below = (jnp.log(V * inv_alpha / (a / (u_s * u_s) + b))
+                 <= -lam + count * log_lam - jax.lax.lgamma(count + 1.0))
+        accept = ~done & (squeezed | (~excluded & below))
+        return r + np.uint32(1), jnp.where(accept, count, k), done | accept
+
+    _, k, _ = jax.lax.while_loop(another, round_, (np.uint32(0), jnp.zeros_like(lam),
+                                                   ~cells))
+    return k.astype(jnp.int32)
 
 
 def _poisson_generate(key, t, params, state):

@@ -103,14 +103,22 @@ def test_static_block_rows_hold_the_lower_columns_first_each_part_in_increasing_
             assert np.all(np.diff(part) >= 0)
 
 
-@pytest.mark.parametrize("lam", [0.002, 0.3, 2.5, 15.0])
-def test_poisson_counts_follow_the_poisson_distribution(lam):
-    """The CDF-inversion sampler (and JAX's sampler above a mean of 10) against the pmf."""
+@pytest.mark.parametrize("lam", [0.002, 0.3, 2.5, 15.0, 60.0, 400.0, 1e4])
+@pytest.mark.parametrize("mixed", [False, True])
+def test_poisson_counts_follow_the_poisson_distribution(lam, mixed):
+    """The CDF-inversion sampler (and the transformed rejection above a mean of 10) against
+    the pmf; ``mixed``: every other cell has a mean of 30 (above 10) or 0.5 (below), so
+    that a step takes the other sampler for those."""
     import jax
     from scipy import stats
     n = 200_000
-    counts = np.asarray(engine._poisson_counts(jax.random.PRNGKey(7),
-                                               jax.numpy.full(n, lam)))
+    means = np.full(2 * n if mixed else n, lam)
+    if mixed:
+        means[1::2] = 0.5 if lam > 10.0 else 30.0
+    counts = np.asarray(engine._poisson_counts(jax.random.PRNGKey(7), jnp.asarray(means)))
+    if mixed:
+        other, counts = counts[1::2], counts[::2]
+        assert abs(other.mean() - means[1]) < 5 * np.sqrt(means[1] / n)
     assert counts.min() >= 0
     k = np.arange(counts.max() + 1)
     observed = np.bincount(counts, minlength=k.size)
@@ -119,6 +127,20 @@ def test_poisson_counts_follow_the_poisson_distribution(lam):
     chi2 = (((observed - expected) ** 2 / expected)[keep]).sum()
     assert stats.chi2.sf(chi2, max(keep.sum() - 1, 1)) > 1e-3
     assert abs(counts.mean() - lam) < 5 * np.sqrt(lam / n)
+
+
+def test_a_large_mean_count_depends_on_the_step_and_the_cell_only():
+    """A cell above a mean of 10 draws under the step's key with its own counter in each
+    rejection round: its count does not change with the other cells' means."""
+    import jax
+    key = jax.random.PRNGKey(3)
+    means = np.linspace(11.0, 500.0, 1000)
+    alone = np.asarray(engine._poisson_counts(key, jnp.asarray(means)))
+    means[::3] = 0.2
+    among = np.asarray(engine._poisson_counts(key, jnp.asarray(means)))
+    np.testing.assert_array_equal(among[means > 10.0], alone[means > 10.0])
+    assert not np.array_equal(among, np.asarray(engine._poisson_counts(
+        jax.random.PRNGKey(4), jnp.asarray(means))))
 
 
 @pytest.mark.parametrize("lam", [0.002, 0.05, 0.7, 4.0])
