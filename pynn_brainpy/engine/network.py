@@ -334,8 +334,8 @@ def _order_by_row_then_key(rows, keys, indptr):
 
     Three stable counting sorts, the least significant first: by the key's low 16 bits, by
     its high 15 bits, by row (whose first slots ``indptr`` holds). O(n) each, where NumPy's
-    stable argsort of 5e7 connections took seconds; and no comparison sort, whose
-    compilation took ~1 s of a first run."""
+    stable argsort of 5e7 connections took seconds; and no comparison sort for numba to
+    compile at a first run."""
     n = rows.size
     order = np.empty(n, np.int32)
     for i in range(n):
