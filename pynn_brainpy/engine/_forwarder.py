@@ -95,8 +95,9 @@ def forwarder(word_address: int, api_version: tuple, offsets: dict) -> int:
     b.ret(b.call(b.inttoptr(handler, _HANDLER.as_pointer()), [function.args[0]], tail=True))
 
     with _LOCK:
-        llvm.initialize_native_target()
-        llvm.initialize_native_asmprinter()
+        if not _KEEP:          # once, before the first (numba may not have started LLVM yet)
+            llvm.initialize_native_target()
+            llvm.initialize_native_asmprinter()
         context = llvm.create_context()
         parsed = llvm.parse_assembly(str(module), context=context)
         parsed.verify()
