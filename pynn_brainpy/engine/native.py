@@ -31,7 +31,7 @@ from numba.extending import intrinsic, register_jitable
 from . import _forwarder
 
 __all__ = ["api_version", "register", "compile_cfunc", "compile_in_background",
-           "check_compiled", "export_word", "extern_word",
+           "wait_for_compilations", "check_compiled", "export_word", "extern_word",
            "extern_address", "call_address", "integer_address", "usleep", "words", "ARGS",
            "RETS", "frame_of", "frame_at", "buffer", "vector", "data", "is_f64",
            "done", "next_nonzero", "nonzero_bytes", "SOURCES_DIGEST",
@@ -409,6 +409,12 @@ def _compile_into(symbol: str, function: Callable, signature, options: dict) -> 
         export_word(symbol, -1)
         return
     export_word(symbol, compiled.address)
+
+
+def wait_for_compilations() -> None:
+    """Return once every compilation submitted so far has ended (one thread takes them in
+    order)."""
+    _COMPILER.submit(lambda: None).result()
 
 
 def check_compiled() -> None:
