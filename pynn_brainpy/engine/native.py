@@ -438,12 +438,11 @@ def register(name: str, handler: Callable, cache: bool = True) -> Optional[str]:
         return None
     handler.__qualname__ = f"{handler.__name__}_ffi_api_{version[0]}_{version[1]}"
     symbol = f"{name}_handler"
-    export_word(symbol, 0)
+    compile_in_background(symbol, handler, types.voidptr(types.voidptr), cache=cache)
     address = _forwarder.forwarder(ctypes.addressof(_EXPORTED[symbol]), version, dict(
         frame_extension=_FRAME_EXTENSION, extension_type=_EXTENSION_TYPE,
         extension_next=_EXTENSION_NEXT, extension_metadata=_EXTENSION_METADATA,
         metadata_type=_METADATA_TYPE, major=_MAJOR, minor=_MINOR, traits=_TRAITS))
     import jax
     jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(address), platform="cpu")
-    compile_in_background(symbol, handler, types.voidptr(types.voidptr), cache=cache)
     return name

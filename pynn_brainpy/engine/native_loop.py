@@ -390,20 +390,18 @@ def _compile_source(prefix: str, source: str) -> str:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module           # numba's cache finds functions by module
     spec.loader.exec_module(module)
-    # the symbol first: the handler's machine code refers to it; both compiled in the
-    # background (native.register), the handler, which waits for the loop's address at its
-    # first call, first. The loop reads some 25 arrays: the vectoriser needs more overlap
-    # checks than LLVM allows by default; each neuron's step is a long chain of dependent
-    # operations (the Fehlberg stages), and LLVM's own width (8 floats or 4 doubles here)
-    # keeps too few neurons in flight to hide the chain's latency (module docstring)
-    native.export_word(symbol, 0)
+    # the loop first: its symbol is defined at once, and the handler's machine code refers to
+    # it (the handler waits for the loop's address at its first call). The loop reads some 25
+    # arrays: the vectoriser needs more overlap checks than LLVM allows by default; each
+    # neuron's step is a long chain of dependent operations (the Fehlberg stages), and LLVM's
+    # own width (8 floats or 4 doubles here) keeps too few neurons in flight to hide the
+    # chain's latency (module docstring)
+    native.compile_in_background(symbol, module.half, types.void(types.int64),
+                                 memory_checks=1024, vector_width=width)
     from . import _ring_worker
     # where the loop splits, learnt while it runs (_ring_worker.loop_in_halves); even first
     native.export_word(f"{symbol}_share", _ring_worker.SHARE_UNIT // 2)
-    target = native.register(f"pynn_brainpy_{name}", module.handler)
-    native.compile_in_background(symbol, module.half, types.void(types.int64),
-                                 memory_checks=1024, vector_width=width)
-    return target
+    return native.register(f"pynn_brainpy_{name}", module.handler)
 
 
 def compile_loop(prefix: str, loop: str, layout: Layout, dtype_name: str) -> str:
