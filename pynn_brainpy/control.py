@@ -33,6 +33,9 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, max_delay=DEFA
     (docs/pynn.md). ``cpu_threads`` (default 1): threads in XLA's CPU pool, fixed when JAX
     starts its backends, so effective at the first ``setup`` of a process that has run no
     JAX computation yet; one thread is the fastest on small machines (docs/performance.md).
+    ``merge_populations`` (default True): neuron populations of one model that differ only
+    in per-cell values are simulated as one group (faster; the same numbers), False gives
+    each its own (:mod:`pynn_brainpy.engine_groups`).
     PyNN's other keywords are accepted and ignored (pyNN.nest's ``threads`` among them).
     """
     common.setup(timestep, min_delay, max_delay=max_delay, **extra_params)
@@ -49,7 +52,8 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, max_delay=DEFA
     simulator.use_compilation_cache(compilation_cache)
     state.configure(timestep, min_delay, 10.0 if max_delay == "auto" else max_delay,
                     precision, rng_seed, progress_bar,
-                    extra_params.get("spike_precision", "on_grid"))
+                    extra_params.get("spike_precision", "on_grid"),
+                    extra_params.get("merge_populations", True))
     state.clear()
     return rank()
 

@@ -191,7 +191,8 @@ class CurrentSource(StandardCurrentSource):
             population, indices = by_population[index]
             scale = float(population.celltype.current_scale)
             inputs.append(engine.CurrentInput(
-                post=index, targets=np.concatenate(indices).astype(np.int64),
+                post=population._engine_index,
+                targets=population._engine_offset + np.concatenate(indices).astype(np.int64),
                 amplitude=self._amplitude_function(scale)))
         return inputs
 

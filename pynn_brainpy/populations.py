@@ -118,7 +118,8 @@ class Population(common.Population):
         ps.evaluate(simplify=False)
         self._parameters = ps.as_dict()
         self._initial_arrays = {}
-        self._group = None
+        self._group = self._shared = None
+        self._engine_index = self._engine_offset = None
         self._values_dirty = False
         self._index = len(state.populations)
         self._check_values()
@@ -212,52 +213,39 @@ class Population(common.Population):
         values = np.broadcast_to(np.asarray(lazy.evaluate(simplify=False), float), (size,))
         column = self._initial_arrays.setdefault(variable, np.full(self.size, np.nan))
         column[mask] = values
-        if self._group is not None and not simulator.state.structure_dirty:
-            self._apply_initial_values(only=variable)
-
-    def _apply_initial_values(self, only=None):
-        """Write the stored initial values into the model's state."""
-        model = getattr(self._group, "model", None)
-        if model is None:
-            return
-        for variable, values in self._initial_arrays.items():
-            if only is not None and variable != only:
-                continue
-            target, factor = self.celltype.initial_value_map.get(variable, (None, None))
-            if target is None:
-                raise errors.NonExistentParameterError(
-                    variable, self.celltype.__class__.__name__,
-                    list(self.celltype.initial_value_map))
-            set_values = values * factor
-            if np.isnan(values).any():              # cells left at their present values
-                set_values = np.where(np.isnan(values), np.asarray(model.recordable(target)),
-                                      set_values)
-            model.set_state_value(target, set_values)
+        if self._shared is not None and not simulator.state.structure_dirty:
+            self._shared.set_initial_values(self, variable, mask)
 
     # ------------------------------------------------------------------ engine
-    def _engine_group(self):
-        """A fresh engine group for this population (called when the network is built)."""
+    def _is_neuron(self) -> bool:
+        return hasattr(self.celltype, "model_parameters")
+
+    def _model_class(self):
+        """The model that simulates this neuron population (NEST's precise version, where
+        the cell type has one, under ``spike_precision="off_grid"``)."""
         ct = self.celltype
-        if hasattr(ct, "model_parameters"):
-            model = ct.model
-            if _off_grid() and getattr(ct, "precise_model", None) is not None:
-                model = ct.precise_model
-            self._group = engine.NeuronGroup(model(self.size, **self._model_kwargs), self.size)
-        elif isinstance(ct, SpikeSourceArray):
-            self._group = engine.SpikeArrayGroup(self.size, self._source_steps,
-                                                 self._source_offsets)
+        if _off_grid() and getattr(ct, "precise_model", None) is not None:
+            return ct.precise_model
+        return ct.model
+
+    def _source_group(self):
+        """A fresh engine group for this spike source (when the network is built); neuron
+        populations get theirs from :func:`.engine_groups.engine_groups`."""
+        ct = self.celltype
+        if isinstance(ct, SpikeSourceArray):
+            group = engine.SpikeArrayGroup(self.size, self._source_steps, self._source_offsets)
         else:
-            self._group = ct.generator_group(self.size, self._parameters, simulator.state.dt,
-                                             **self._precise_keyword())
+            group = ct.generator_group(self.size, self._parameters, simulator.state.dt,
+                                       **self._precise_keyword())
         self._values_dirty = False
-        return self._group
+        return group
 
     def _push_values(self):
         """Hand parameter changes made since the last run to the engine."""
         if not self._values_dirty or self._group is None:
             return
-        if isinstance(self._group, engine.NeuronGroup):
-            self._group.model.set_parameters(**self._model_kwargs)
+        if self._shared is not None:
+            self._shared.push_parameters()
         elif isinstance(self._group, engine.SpikeArrayGroup):
             self._group.steps = self._source_steps
             self._group.offsets = self._source_offsets

@@ -75,6 +75,13 @@ def _cells_of(neurons):
     return np.full(indices.size, population._index, np.int64), indices
 
 
+def _engine_cells(population_index, indices):
+    """(engine group, cells in it) of cells ``indices`` of a population (a population may
+    share its group with others, :mod:`.engine_groups`)."""
+    population = simulator.state.populations[population_index]
+    return population._engine_index, population._engine_offset + indices
+
+
 def _check_gap_junction_sides(*sides):
     """Gap junctions couple membrane potentials: both sides must be neurons whose model
     reports V (mV) as ``V_m``."""
@@ -212,8 +219,10 @@ class Projection(common.Projection):
                            receptor_type=self.receptor_type)
             self._blocks.append((first_index + len(out), sel,
                                  population.celltype.weight_scale, context))
+            (pre, pre_cells), (post, post_cells) = (_engine_cells(a, pre_idx),
+                                                    _engine_cells(b, post_idx))
             out.append(engine.Synapses(
-                a, b, self._ports[b], pre_idx, post_idx,
+                pre, post, self._ports[b], pre_cells, post_cells,
                 self._values["weight"][sel] * population.celltype.weight_scale,
                 steps[sel], self._dynamics(sel, population.celltype.weight_scale, context)))
         return out
@@ -251,7 +260,8 @@ class Projection(common.Projection):
         for a, b, sel, pre_idx, post_idx in self._population_pairs():
             self._gap_blocks.append((first_index + len(out), sel))
             out.append(gap.GapJunctions(
-                a, pre_idx, b, post_idx, self._values["weight"][sel] * 1000.0,
+                *_engine_cells(a, pre_idx), *_engine_cells(b, post_idx),
+                self._values["weight"][sel] * 1000.0,
                 populations[a].celltype.current_scale / 1000.0,
                 populations[b].celltype.current_scale / 1000.0))
         return out

@@ -148,5 +148,6 @@ class Recorder(recording.Recorder):
                 continue
             ids, indices = self._recorded_indices(variable)
             model_name, factor, _ = self.population.celltype.recordable_map[variable.name]
-            value = np.asarray(model.recordable(model_name)).reshape(-1)[indices]
+            value = np.asarray(model.recordable(model_name)).reshape(-1)[
+                self.population._engine_offset + indices]
             self._store(variable.name, np.array([now]), ids, value[None, :] * factor)

@@ -14,6 +14,7 @@ import jax
 from pyNN import common
 
 from .engine import network as engine
+from .engine_groups import engine_groups
 
 name = "brainpy"
 
@@ -51,6 +52,7 @@ class State(common.control.BaseState):
         self.max_delay = 10.0
         self.precision = "float64"
         self.spike_precision = "on_grid"
+        self.merge_populations = True
         self.rng_seed = 0
         self.progress_bar = None
         self.clear()
@@ -61,13 +63,17 @@ class State(common.control.BaseState):
         return self.step * self.dt
 
     def configure(self, dt, min_delay, max_delay, precision, rng_seed, progress_bar,
-                  spike_precision="on_grid"):
+                  spike_precision="on_grid", merge_populations=True):
         if precision not in ("float64", "float32"):
             raise ValueError(f"precision must be 'float64' or 'float32', got {precision!r}.")
         if spike_precision not in ("on_grid", "off_grid"):
             raise ValueError("spike_precision must be 'on_grid' or 'off_grid', got "
                              f"{spike_precision!r}.")
+        if not isinstance(merge_populations, bool):
+            raise ValueError("merge_populations must be True or False, got "
+                             f"{merge_populations!r}.")
         self.spike_precision = spike_precision
+        self.merge_populations = merge_populations
         self.dt = float(dt)
         self.min_delay_setting = min_delay
         self.max_delay = max_delay
@@ -115,7 +121,7 @@ class State(common.control.BaseState):
 
     # ------------------------------------------------------------------ running
     def _build(self):
-        groups = [p._engine_group() for p in self.populations]
+        groups, streams = engine_groups(self.populations, self.merge_populations)
         synapses = []
         for prj in self.projections:
             synapses.extend(prj._engine_synapses(len(synapses)))
@@ -124,17 +130,23 @@ class State(common.control.BaseState):
         for prj in self.projections:
             gap_junctions.extend(prj._engine_gap_junctions(len(gap_junctions)))
         self.network = engine.Network(groups, synapses, currents, self.dt, self.rng_seed,
-                                      gap_junctions=gap_junctions)
+                                      gap_junctions=gap_junctions, streams=streams)
         self.structure_dirty = False
-        for p in self.populations:
-            p._apply_initial_values()
+        self._apply_initial_values()
         self.network.load_initial_currents()
+
+    def _apply_initial_values(self):
+        for shared in {id(p._shared): p._shared for p in self.populations
+                       if p._shared is not None}.values():
+            shared.apply_initial_values()
 
     def _probes(self):
         probes, sinks = [], []
         for rec in sorted(self.recorders, key=lambda r: r.population._index):
+            population = rec.population
             for variable, indices, sink in rec._probes():
-                probes.append(engine.Probe(rec.population._index, variable, indices))
+                probes.append(engine.Probe(population._engine_index, variable,
+                                           population._engine_offset + indices))
                 sinks.append(sink)
         return probes, sinks
 
@@ -187,8 +199,7 @@ class State(common.control.BaseState):
             recorder._clear_simulator()
         if self.network is not None and not self.structure_dirty:
             self.network.reset()
-            for p in self.populations:
-                p._apply_initial_values()
+            self._apply_initial_values()
             for prj in self.projections:     # plastic weights: back to their initial values
                 prj._sync_from_engine()
             self.network.load_initial_currents()

@@ -429,8 +429,11 @@ class Network:
     def __init__(self, groups: Sequence, synapses: Sequence[Synapses],
                  currents: Sequence[CurrentInput], dt: float, seed: int = 0,
                  max_chunk: int = 4096, max_chunk_elements: int = 50_000_000,
-                 gap_junctions: Sequence[gap.GapJunctions] = ()):
+                 gap_junctions: Sequence[gap.GapJunctions] = (),
+                 streams: Optional[Sequence[int]] = None):
         self.groups = list(groups)
+        # the number of each group's random stream (its index unless given)
+        self.streams = list(range(len(self.groups)) if streams is None else streams)
         self.synapses = list(synapses)
         self.currents = list(currents)
         self.gap_junctions = list(gap_junctions)      # conductances may change between runs
@@ -675,7 +678,7 @@ class Network:
         synapse_key = jax.random.fold_in(base_key, 1 << 20)
         synapse_keys = {i: jax.random.fold_in(synapse_key, i) for i in self._plastic}
         offset_key = jax.random.fold_in(base_key, 1 << 21)
-        offset_keys = [jax.random.fold_in(offset_key, gi) for gi in range(len(groups))]
+        offset_keys = [jax.random.fold_in(offset_key, stream) for stream in self.streams]
         precise_inputs = self._precise_inputs
         precise_groups = {gi: self._slots(gi) for gi in range(len(groups))
                           if self._is_precise(gi)}
@@ -798,7 +801,7 @@ class Network:
     def _group_keys(self):
         """Each group's random stream (the generator groups draw from theirs)."""
         base_key = jax.random.PRNGKey(self.seed)
-        return [jax.random.fold_in(base_key, gi) for gi in range(len(self.groups))]
+        return [jax.random.fold_in(base_key, stream) for stream in self.streams]
 
     def _is_event_probe(self, probe):
         """Spikes of a group on the grid: handed over as (step, cell) events."""

@@ -150,3 +150,27 @@ class InputDynamics(brainstate.nn.Dynamics):
 
     def current_inputs(self, unit):
         return self._collect(self._current_inputs, unit, lambda lab: True)
+
+    def set_state_of(self, name: str, value, cells):
+        """``set_state_value(name, value)`` for the neurons ``cells`` (a boolean mask) only:
+        every other neuron keeps its internal state bit for bit (a value read with
+        ``recordable`` and set again need not: ``V_m`` is ``V_rel + E_L`` in some models).
+        ``value`` must be valid for every neuron (the others' present values will do)."""
+        states = list(self.states().values())
+        before = [state.value for state in states]
+        self.set_state_value(name, value)
+        cells = np.asarray(cells, bool)
+        for state, old in zip(states, before):
+            if state.value is not old:
+                state.value = jnp.where(_along_neurons(cells, np.shape(old)), state.value, old)
+
+
+def _along_neurons(cells, shape):
+    """The mask ``cells`` shaped to select neurons in arrays of ``shape``: the neurons are
+    the last axis (``(n,)``, ``(rows, n)``) or else the first (``(n, k)``)."""
+    n = cells.size
+    if shape[-1] == n:
+        return cells
+    if shape[0] == n:
+        return cells.reshape((n,) + (1,) * (len(shape) - 1))
+    raise ValueError(f"a state of shape {shape} has no axis of the {n} neurons")

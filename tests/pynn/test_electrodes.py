@@ -13,6 +13,7 @@ import quantities as pq
 from pyNN import errors
 
 import pynn_brainpy as sim
+from pynn_brainpy.engine_groups import engine_groups
 
 DT = 0.1
 T_SIM = 80.0
@@ -250,6 +251,7 @@ def test_run_split_equals_one_run_and_reset_reproduces_noise(two_runs):
 
 # ---------------------------------------------------------------------------- no network
 def _engine_values(source, times):
+    engine_groups(sim.simulator.state.populations)       # as building the network does
     inputs = source._engine_inputs(sim.simulator.state)
     assert len(inputs) == 1
     return inputs[0].amplitude(np.asarray(times, float))
@@ -264,10 +266,12 @@ def test_engine_contract_scale_and_targets():
     dc.inject_into(a[[1, 3]])
     dc.inject_into(sim.Assembly(a[4:5], b))
     dc.inject_into([b[2], a[0]])
+    # a and b share one engine group (one model, engine_groups), b's cells after a's
+    engine_groups(sim.simulator.state.populations)
     inputs = dc._engine_inputs(sim.simulator.state)
-    assert [c.post for c in inputs] == [a._index, b._index]
+    assert [c.post for c in inputs] == [0, 0]
     assert sorted(inputs[0].targets.tolist()) == [0, 1, 3, 4]
-    assert sorted(inputs[1].targets.tolist()) == [0, 1, 2, 2]   # b[2] twice: twice the current
+    assert sorted(inputs[1].targets.tolist()) == [5, 6, 7, 7]   # b[2] twice: twice the current
     times = np.array([0.0, 0.9, 1.0, 1.5, 1.9, 2.0, 5.0])
     # model unit: pA for GLIF_cond (current_scale 1000)
     np.testing.assert_array_equal(inputs[0].amplitude(times), [0, 0, 250, 250, 250, 0, 0])
