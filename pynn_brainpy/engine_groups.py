@@ -15,8 +15,10 @@ Why: every group is one model update in each step's program. The E/I network of
 its cells (split between the two threads, where the 800 inhibitory cells ran on one), one
 adaptive-step branch in the XLA program instead of two (a smaller program, compiled
 sooner). The numbers do not change: a model updates each of its neurons from that neuron's
-own state and input, so a neuron's trajectory does not depend on which other neurons share
-its group.
+own state and input, so in float64 a neuron's trajectory does not depend on which other
+neurons share its group, bit for bit. (In float32, which promises no such thing, a
+neuron's roundings already depend on its group's size: the same cells with the same inputs
+in a population of 30 and of 40 differed in the last bit, without sharing.)
 
 Spike sources keep a group each; each group's random stream is numbered by its (first)
 population, so merging does not change which stream a source draws from.
@@ -62,7 +64,7 @@ class SharedModel:
         self.model = self.members[0]._model_class()(self.size, **self.model_kwargs())
         offset = 0
         for p in self.members:
-            p._engine_offset = offset
+            p._engine_offset, p._values_dirty = offset, False
             offset += p.size
         return engine.NeuronGroup(self.model, self.size)
 

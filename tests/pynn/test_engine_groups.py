@@ -96,9 +96,9 @@ def _assert_same(a, b, path="data"):
 
 
 def test_sharing_groups_changes_no_number():
-    """Bit for bit in float64. (In float32 a neuron's roundings may depend on where it sits
-    in its group: the loops let LLVM fuse multiply-adds, in their vectorised body and in
-    their remainder differently, see native_loop's docstring; so they do without sharing.)"""
+    """Bit for bit in float64. (Not in float32: there a neuron's roundings depend on its
+    group's size even without sharing; the same cells with the same inputs in populations
+    of 30 and 40 cells differed in the last bit.)"""
     merged = _runs(True)
     separate = _runs(False)
     # exc + inh share a group, cond_a + cond_b another; glif1 (another GLIF variant) and
