@@ -218,8 +218,9 @@ class Projection(common.Projection):
         out = []
         for a, b, sel, pre_idx, post_idx in self._population_pairs():
             population = simulator.state.populations[b]
-            context = dict(post_population=population, post_index=post_idx,
-                           receptor_type=self.receptor_type)
+            # the target population's own indices (post_idx becomes the group's below)
+            context = dict(post_population=population, receptor_type=self.receptor_type,
+                           post_index=post_idx.copy() if self._plastic else None)
             self._blocks.append((first_index + len(out), sel,
                                  population.celltype.weight_scale, context))
             (pre, pre_cells), (post, post_cells) = (_engine_cells(a, pre_idx),

@@ -26,7 +26,8 @@ def _mixed_network(merge):
     inh = sim.Population(10, sim.GLIF_cond.variant(5, tau_m=15.0, **GLIF5), label="inh")
     glif1 = sim.Population(5, sim.GLIF_cond.variant(1, **GLIF5), label="glif1")
     cond_a = sim.Population(6, sim.IF_cond_exp(tau_m=12.0), label="cond_a")
-    cond_b = sim.Population(4, sim.IF_cond_exp(cm=0.5), label="cond_b")
+    cond_b = sim.Population(4, sim.IF_cond_exp(cm=0.5, tau_syn_E=[1.0, 2.0, 3.0, 4.0]),
+                            label="cond_b")
     noise = sim.Population(20, sim.SpikeSourcePoisson(rate=400.0), label="noise")
     kick = sim.Population(2, sim.SpikeSourceArray(spike_times=[Sequence([5.0, 9.0]),
                                                                   Sequence([12.0])]))
@@ -51,6 +52,10 @@ def _mixed_network(merge):
         weight=0.02, delay=1.0)
     plastic = sim.Projection(sim.Assembly(cond_a, noise[:5]), cond_b,
                              sim.AllToAllConnector(), stdp, receptor_type="excitatory")
+    # a synapse type that reads its targets' parameters (tau_psc = the cell's tau_syn_E)
+    sim.Projection(kick, cond_b, sim.AllToAllConnector(),
+                   sim.TsodyksMarkramSynapse(U=0.5, tau_rec=50.0, weight=0.04, delay=0.5),
+                   receptor_type="excitatory")
     sim.DCSource(amplitude=0.3, start=2.0, stop=60.0).inject_into(exc[5:15])
     sim.DCSource(amplitude=0.6, start=0.0, stop=80.0).inject_into(sim.Assembly(cond_a, cond_b))
     recorded = (exc, inh, glif1, cond_a, cond_b)
