@@ -72,7 +72,8 @@ def _data(populations, plastic):
         seg = p.get_data().segments[-1]
         out.append([np.asarray(st.times) for st in seg.spiketrains])
         out.append([np.asarray(sig) for sig in seg.analogsignals])
-    out.append(np.asarray(plastic.get("weight", format="array")))
+    if plastic is not None:
+        out.append(np.asarray(plastic.get("weight", format="array")))
     return out
 
 
@@ -152,3 +153,42 @@ def test_parameters_of_a_shared_group_stay_per_population():
 def test_merge_populations_must_be_a_bool():
     with pytest.raises(ValueError, match="merge_populations"):
         sim.setup(timestep=DT, merge_populations="yes")
+
+
+def _off_grid(merge):
+    """Precise models (spike times inside the step) sharing a group."""
+    sim.setup(timestep=DT, rng_seed=5, spike_precision="off_grid", merge_populations=merge)
+    a = sim.Population(5, sim.IF_curr_exp(tau_m=10.0, i_offset=0.5))
+    b = sim.Population(4, sim.IF_curr_exp(tau_m=15.0, i_offset=0.6))
+    source = sim.Population(10, sim.SpikeSourcePoisson(rate=300.0))
+    sim.Projection(source, a, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.3, delay=0.5))
+    sim.Projection(source, b, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.2, delay=1.0))
+    sim.Projection(a, b, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.5, delay=0.3))
+    sim.Projection(b, a, sim.AllToAllConnector(), sim.StaticSynapse(weight=-0.5, delay=0.4),
+                   receptor_type="inhibitory")
+    return a, b
+
+
+def _gap_junctions(merge):
+    """Gap junctions within and between populations that share a group."""
+    sim.setup(timestep=DT, merge_populations=merge)
+    a = sim.Population(3, sim.IF_cond_exp(i_offset=1.0))
+    b = sim.Population(3, sim.IF_cond_exp(tau_m=15.0))
+    sim.Projection(a, b, sim.OneToOneConnector(), sim.ElectricalSynapse(weight=0.05))
+    sim.Projection(b, b, sim.AllToAllConnector(allow_self_connections=False),
+                   sim.ElectricalSynapse(weight=0.01))
+    return a, b
+
+
+@pytest.mark.parametrize("network", [_off_grid, _gap_junctions])
+def test_sharing_groups_changes_no_number_off_grid_and_with_gap_junctions(network):
+    results = []
+    for merge in (True, False):
+        populations = network(merge)
+        for p in populations:
+            p.record(["spikes", "v"])
+        sim.run(60.0)
+        results.append((len(_groups()), _data(populations, None)))
+    assert results[0][0] == results[1][0] - 1        # the two populations share a group
+    _assert_same(results[0][1], results[1][1])
+    assert np.ptp(results[0][1][1][0]) > 1.0          # the cells' voltages move
