@@ -192,3 +192,26 @@ def test_sharing_groups_changes_no_number_off_grid_and_with_gap_junctions(networ
     assert results[0][0] == results[1][0] - 1        # the two populations share a group
     _assert_same(results[0][1], results[1][1])
     assert np.ptp(results[0][1][1][0]) > 1.0          # the cells' voltages move
+
+
+def test_recorded_cells_in_a_run_a_scatter_and_the_whole_group_agree():
+    """A probe reads a slice of its group where the recorded cells are one ascending run,
+    else a gather: the same values either way."""
+    traces = {}
+    for name, cells in (("all", slice(None)), ("run", slice(4, 7)), ("scatter", [1, 4, 6])):
+        sim.setup(timestep=DT)
+        a = sim.Population(3, sim.IF_curr_exp(i_offset=0.5))
+        b = sim.Population(8, sim.IF_curr_exp(i_offset=np.linspace(0.5, 2.0, 8)))
+        b[cells].record(["spikes", "v"])
+        sim.run(30.0)
+        seg = b.get_data().segments[0]
+        traces[name] = ({int(st.annotations["source_index"]): np.asarray(st)
+                         for st in seg.spiketrains}, np.asarray(seg.analogsignals[0]))
+        assert b._engine_offset == 3 and a._engine_index == b._engine_index
+    spikes, v = traces["all"]
+    for name, cells in (("run", [4, 5, 6]), ("scatter", [1, 4, 6])):
+        np.testing.assert_array_equal(traces[name][1], v[:, cells])
+        assert sorted(traces[name][0]) == cells
+        for cell in cells:
+            np.testing.assert_array_equal(traces[name][0][cell], spikes[cell])
+    assert sum(t.size for t in spikes.values()) > 0
