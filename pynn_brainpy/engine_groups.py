@@ -18,7 +18,9 @@ sooner). The numbers do not change: a model updates each of its neurons from tha
 own state and input, so in float64 a neuron's trajectory does not depend on which other
 neurons share its group, bit for bit. (In float32, which promises no such thing, a
 neuron's roundings already depend on its group's size: the same cells with the same inputs
-in a population of 30 and of 40 differed in the last bit, without sharing.)
+in a population of 30 and of 40 differed in the last bit, without sharing, and agreed with
+the native loops off, ``PYNN_BRAINPY_NATIVE=0``: the float32 loop's vectorised body and its
+remainder fuse multiply-adds differently.)
 
 Spike sources keep a group each; each group's random stream is numbered by its (first)
 population, so merging does not change which stream a source draws from.

@@ -103,8 +103,7 @@ def _assert_same(a, b, path="data"):
 
 def test_sharing_groups_changes_no_number():
     """Bit for bit in float64. (Not in float32: there a neuron's roundings depend on its
-    group's size even without sharing; the same cells with the same inputs in populations
-    of 30 and 40 cells differed in the last bit.)"""
+    group's size even without sharing, see engine_groups' docstring.)"""
     merged = _runs(True)
     separate = _runs(False)
     # exc + inh share a group, cond_a + cond_b another; glif1 (another GLIF variant) and
