@@ -853,7 +853,10 @@ class Network:
                 i, carry, buffers = loop
                 x = jax.tree.map(lambda a: a[i], xs)
                 carry, rec = step(carry, x)
-                buffers = [b.at[i].set(r) for b, r in zip(buffers, rec)]
+                # i < n <= length: an update in place, without the bounds test (a compare,
+                # a reduction and a select per probe and step) that ``.at[i].set`` adds
+                buffers = [jax.lax.dynamic_update_index_in_dim(b, r.astype(b.dtype), i, 0)
+                           for b, r in zip(buffers, rec)]
                 return i + 1, carry, buffers
 
             _, carry, buffers = brainstate.transform.while_loop(
