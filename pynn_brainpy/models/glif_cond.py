@@ -483,10 +483,13 @@ class glif_cond(InputDynamics):
                  "refr": flat(self.refractory_step_count), "H": flat(self.integration_step),
                  "delta": None}
         if self._delta_inputs:
-            # 4. (below) Spikes delivered in this step, nS per port.
-            state["delta"] = jnp.stack([jnp.broadcast_to(jnp.asarray(self.delta_inputs_for(
-                lab, "receptor_0", u.nS), dtype).reshape(-1), (n,))
-                for lab in self.receptor_labels])
+            # 4. (below) Spikes delivered in this step, nS per port. Joined end to end and
+            # then shaped (ports, N): where the ports' rows are neighbouring slices of one
+            # array (the network's ring row), XLA sees the whole array again and copies
+            # nothing (a stack of the rows was a copy every step)
+            state["delta"] = jnp.concatenate([jnp.broadcast_to(jnp.asarray(
+                self.delta_inputs_for(lab, "receptor_0", u.nS), dtype).reshape(-1), (n,))
+                for lab in self.receptor_labels]).reshape(self.n_receptors, n)
         # 5. (below) The current buffered for the next step: one value or one per neuron.
         x_now = magnitude(x, u.pA, "x") if isinstance(x, u.Quantity) else x
         current = jnp.asarray(x_now + self.current_inputs(u.pA), dtype).reshape(-1)
