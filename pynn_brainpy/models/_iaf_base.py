@@ -416,15 +416,22 @@ class IAFCondBase(IAFBase):
         state.update(refr=self.refractory_step_count.value.reshape(n),
                      H=self.integration_step.value.reshape(n),
                      I=self.I_stim.value.reshape(n))
-        w = self._port_inputs(n) if self._delta_inputs else None
         current = self._given_current(x)
         if _iaf_native.available(self._dtype()) and _iaf_native.supports(self):
-            fast = _iaf_native.quiet_step(self, {**state, "I_next": current}, w, c,
+            weights = None
+            if self._delta_inputs:
+                # the ports' rows end to end, shaped (ports, N): where they are neighbouring
+                # slices of the network's ring row, XLA passes that row itself to the loop.
+                # Behind a barrier, and split into rows only inside the XLA step's loop (of
+                # 0 or 1 rounds): XLA would otherwise copy each row out every step for it.
+                w = self._port_inputs(n)
+                weights = jax.lax.optimization_barrier(jnp.concatenate(w).reshape(len(w), n))
+            fast = _iaf_native.quiet_step(self, {**state, "I_next": current}, weights, c,
                                           self.EPS_ABS)
-            w_xla = self._port_inputs(n) if w is None else w      # zeros without inputs
             # the loop left a not-quiet neuron's state, its current too, as it was
             new = native_loop.redo_loud(fast, lambda new: {**self._xla_step(
-                {**state, **{k: v for k, v in new.items() if k != "spike"}}, w_xla, c),
+                {**state, **{k: v for k, v in new.items() if k != "spike"}},
+                self._port_inputs(n) if weights is None else list(weights), c),
                 "I": jnp.broadcast_to(current, (n,))})
             I_next = new["I"]
         else:

@@ -58,7 +58,7 @@ def _dv_constants(dv: str) -> tuple:
 @functools.lru_cache(maxsize=None)
 def _layout(linear, dv, jump_factors, delta) -> native_loop.Layout:
     xs, _, _ = components(linear)
-    ws = [f"w{j}" for j in range(len(linear))] if delta else []
+    ws = ["weights"] if delta else []
     constants = {name: 1 for name in (*_dv_constants(dv), *_STEP_CONSTANTS)}
     for j, (kind, _) in enumerate(linear):
         constants[f"whole_p{j}"] = 8
@@ -69,7 +69,8 @@ def _layout(linear, dv, jump_factors, delta) -> native_loop.Layout:
             constants[factor] = 1
     return native_loop.Layout(("V", *xs, "I", "refr", "H", *ws, "I_next"),
                               ("V", *xs, "I", "refr", "H"),
-                              ("spike", "loud_mask"), constants, {},
+                              ("spike", "loud_mask"), constants,
+                              {"weights": len(linear)} if delta else {},
                               integer=("refr", "ref_count", "loud_mask"))
 
 
@@ -119,7 +120,8 @@ def _source(linear, dv, jump_factors, heterogeneous, delta, shared_current):
             add(f"quiet = quiet & (abs({q7} * {x}_0 + {p7} * {g}_0) <= emax)")
         if delta:
             factor = jump_factors[j]
-            jump = f"w{j}[i]" if factor is None else f"w{j}[i] * {const(factor)}"
+            row = w.view("weights", j)
+            jump = row if factor is None else f"{row} * {const(factor)}"
             add(f"{x}_n = {x}_n + {jump}")
     add("loud += 0 if quiet else 1")
     add(f"spike = (not frozen) & (vn >= {vth})")
@@ -147,7 +149,7 @@ def quiet_step(model, state: dict, w, c, eps_abs: float) -> dict:
     conductance states (:func:`names`), ``refr`` (refractory counts), ``H`` (sub-steps) and
     ``I`` (the buffered current), (N,) each, and ``I_next`` (the current for the next step:
     one value or (N,); where it is missing ``I`` is kept); ``w``: the weights delivered in
-    this step, one (N,) row per port, or None; ``c``: the step constants. Returns the state
+    this step, a (ports, N) array, or None; ``c``: the step constants. Returns the state
     after the step (``I`` the next current, where the step was quiet), ``spike`` (0/1 in the
     float type), ``loud_mask`` and ``loud`` (see :func:`native_loop.call`); the state's
     buffers are updated in place."""
@@ -162,5 +164,5 @@ def quiet_step(model, state: dict, w, c, eps_abs: float) -> dict:
                                   shared),
         layout, np.dtype(dtype).name)
     if delta:
-        state = {**state, **{f"w{j}": row for j, row in enumerate(w)}}
+        state = {**state, "weights": w}
     return native_loop.call(target, layout, state, c, heterogeneous, model.dt, eps_abs)

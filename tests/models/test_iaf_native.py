@@ -41,8 +41,8 @@ def _state(model, rng, quiet=True, inputs=True):
 
 def _both(model, state, w):
     c = model.consts.value
-    native = jax.jit(lambda s, w: _iaf_native.quiet_step(model, s, w, c, model.EPS_ABS))(
-        state, w)
+    native = jax.jit(lambda s, w: _iaf_native.quiet_step(
+        model, s, None if w is None else jnp.stack(w), c, model.EPS_ABS))(state, w)
     zeros = [jnp.zeros_like(state["V"])] * model.N_PORTS
     xla = jax.jit(lambda s, w: model._xla_step(s, w, c))(state, w or zeros)
     return native, xla
@@ -85,7 +85,8 @@ def test_the_loop_buffers_the_next_current_where_the_step_is_quiet(shared):
         n = state["V"].shape[0]
         I_next = jnp.full((1,), 42.5) if shared else jnp.asarray(rng.uniform(-50, 50, n))
         c = model.consts.value
-        step = jax.jit(lambda s, w: _iaf_native.quiet_step(model, s, w, c, model.EPS_ABS))
+        step = jax.jit(lambda s, w: _iaf_native.quiet_step(model, s, jnp.stack(w), c,
+                                                            model.EPS_ABS))
         native = step({**state, "I_next": I_next}, w)
         kept = step(state, w)
     loud = np.asarray(native["loud_mask"]) > 0
@@ -182,7 +183,7 @@ def test_a_long_loop_runs_in_two_halves_with_the_results_of_one_loop_per_neuron(
             sliced = {k: piece(v) for k, v in state.items()}
             c = jax.tree.map(piece, consts)
             parts.append(jax.jit(lambda s, w_, c=c: _iaf_native.quiet_step(
-                whole, s, w_, c, whole.EPS_ABS))(sliced, [piece(x) for x in w]))
+                whole, s, w_, c, whole.EPS_ABS))(sliced, piece(jnp.stack(w))))
     assert int(split["loud"]) == int(parts[0]["loud"]) + int(parts[1]["loud"]) > 0
     for key in (*_iaf_native.names(whole), "refr", "H", "spike", "loud_mask"):
         np.testing.assert_array_equal(
