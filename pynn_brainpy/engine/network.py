@@ -278,6 +278,51 @@ def _picker(indices: np.ndarray) -> Callable:
 
 
 @dataclass
+class _Recording:
+    """One buffer of a chunk's records: the probes of one (group, variable) whose cells are
+    neighbouring ascending runs (the populations of a shared group, each recorded whole) are
+    one ``probe`` over all their cells, written once per step instead of once each; probe
+    ``j`` of :meth:`Network.set_probes` is then the columns ``start:stop`` (``parts``:
+    ``(j, start, stop)``). ``run``: the probe's cells are one ascending run."""
+    probe: Probe
+    parts: List[tuple]
+    run: bool
+
+
+def _recordings(probes: Sequence[Probe]) -> List[_Recording]:
+    """The buffers for ``probes``: a probe of an ascending run of cells that starts where an
+    earlier probe's run of the same group and variable ends joins that one's buffer."""
+    out: List[_Recording] = []
+    for j, p in enumerate(probes):
+        indices = np.asarray(p.indices, np.int64)
+        run = indices.size > 0 and np.array_equal(indices, indices[0] + np.arange(indices.size))
+        before = next((r for r in out if run and r.run
+                       and (r.probe.group, r.probe.variable) == (p.group, p.variable)
+                       and int(r.probe.indices[-1]) + 1 == int(indices[0])), None)
+        if before is None:
+            out.append(_Recording(Probe(p.group, p.variable, indices),
+                                  [(j, 0, indices.size)], run))
+            continue
+        start = len(before.probe.indices)
+        before.probe = Probe(p.group, p.variable,
+                             np.concatenate([before.probe.indices, indices]))
+        before.parts.append((j, start, start + indices.size))
+    return out
+
+
+def _columns(records, start: int, stop: int, width: int):
+    """Columns ``start:stop`` of a chunk's records of ``width`` cells: spikes as (steps,
+    cells) events or an array with the cells on axis 1."""
+    if start == 0 and stop == width:
+        return records
+    if isinstance(records, tuple):
+        rows, cols = records
+        keep = (cols >= start) & (cols < stop)
+        return rows[keep], cols[keep] - start
+    return records[:, start:stop]
+
+
+@dataclass
 class _Block:
     """The static Synapses records of all sending groups as one CSR matrix: the rows are the
     senders' cells one group after the other (in the order of ``senders``), the columns the
@@ -451,6 +496,7 @@ class Network:
         self.gap_junctions = list(gap_junctions)      # conductances may change between runs
         gap.check(self.gap_junctions, self.groups)
         self.probes: List[Probe] = []
+        self._recordings: List[_Recording] = []
         self.dt = float(dt)
         self.seed = int(seed)
         self.max_chunk = int(max_chunk)
@@ -552,6 +598,7 @@ class Network:
     def set_probes(self, probes: Sequence[Probe]):
         """What to record from the next run on (recompiles once per new probe set)."""
         self.probes = list(probes)
+        self._recordings = _recordings(self.probes)
 
     def reset(self):
         """Back to step 0: fresh model states, empty spike buffers."""
@@ -674,7 +721,8 @@ class Network:
         return self._static_on_device
 
     def _step_fn(self, args):
-        groups, block, probes = self.groups, self._block, self.probes
+        groups, block = self.groups, self._block
+        probes = [r.probe for r in self._recordings]
         dt, dtype, ring_len = self.dt, self.dtype, self.ring_len
         base_key = jax.random.PRNGKey(self.seed)
         # the product is planned from the concrete indptr (n_pre + 1 numbers); the ring
@@ -832,7 +880,7 @@ class Network:
         return jnp.zeros(shape, jnp.uint8)
 
     def _compile(self):
-        probes = self.probes
+        probes = [r.probe for r in self._recordings]
 
         @brainstate.transform.jit
         def run_chunk(carry, args, xs, n):
@@ -963,8 +1011,14 @@ class Network:
                     "cell; recording keeps at most that many per cell and step, so the run "
                     "stopped rather than record fewer.")
             if on_chunk is not None:
-                on_chunk(m0, n, [_spike_events(r, n) if self._is_event_probe(p) else
-                                 np.asarray(r)[:n] for p, r in zip(self.probes, rec)])
+                records = [None] * len(self.probes)
+                for recording, r in zip(self._recordings, rec):
+                    p = recording.probe
+                    whole = (_spike_events(r, n) if self._is_event_probe(p) else
+                             np.asarray(r)[:n])
+                    for j, start, stop in recording.parts:
+                        records[j] = _columns(whole, start, stop, len(p.indices))
+                on_chunk(m0, n, records)
             if self._ring_worker:
                 _ring_worker.check()
             self._check_finite()

@@ -214,3 +214,27 @@ def test_recorded_cells_in_a_run_a_scatter_and_the_whole_group_agree():
         for cell in cells:
             np.testing.assert_array_equal(traces[name][0][cell], spikes[cell])
     assert sum(t.size for t in spikes.values()) > 0
+
+
+def test_the_populations_of_a_shared_group_record_into_shared_buffers():
+    """Each recorded whole, neighbouring populations of a group fill one buffer per
+    variable (one write per step); a scattered selection keeps a buffer of its own."""
+    sim.setup(timestep=DT)
+    a = sim.Population(3, sim.IF_curr_exp(i_offset=1.0))
+    b = sim.Population(4, sim.IF_curr_exp(i_offset=2.0))
+    c = sim.Population(5, sim.IF_curr_exp(i_offset=3.0))
+    for p in (a, b):
+        p.record(["spikes", "v"])
+    c[[0, 2]].record("v")
+    sim.run(60.0)
+    network = sim.simulator.state.network
+    assert len(network.probes) == 5
+    assert [(r.probe.variable, r.probe.indices.tolist(), r.parts)
+            for r in network._recordings] == [
+        ("spikes", list(range(7)), [(0, 0, 3), (2, 3, 7)]),
+        ("V_m", list(range(7)), [(1, 0, 3), (3, 3, 7)]),
+        ("V_m", [7, 9], [(4, 0, 2)])]
+    spikes = [len(p.get_data().segments[0].spiketrains[0]) for p in (a, b)]
+    assert 0 < spikes[0] < spikes[1]                    # b's stronger current: more spikes
+    v = np.asarray(c.get_data().segments[0].analogsignals[0])
+    assert v.shape == (601, 2)
