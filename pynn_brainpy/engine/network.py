@@ -50,7 +50,7 @@ import numpy as np
 
 from . import counter_rng
 from . import gap_junctions as gap
-from . import native, native_loop, precise
+from . import native, precise
 from .native import nonzero_bytes
 from . import _ring_worker
 from .event_product import deliver_into_ring, join_ring, worker_available
