@@ -265,16 +265,22 @@ class Probe:
     indices: np.ndarray
 
 
-def _picker(indices: np.ndarray) -> Callable:
-    """``v -> v[indices]`` for a probe: a slice where the indices are one ascending run
-    (every cell of a group, or of one population in a shared group), else a gather (which
-    took ~3 µs per step for 3200 recorded cells of 4000 on the CPU,
-    ``benchmarks/step_profile.py``)."""
+def _as_slice(indices: np.ndarray) -> Optional[slice]:
+    """``indices`` as a slice where they are one ascending run of cells (every cell of a
+    group, or of one population in a shared group), else None."""
     indices = np.asarray(indices, np.int64)
     if indices.size and np.array_equal(indices, indices[0] + np.arange(indices.size)):
-        start, stop = int(indices[0]), int(indices[0]) + indices.size
-        return lambda v: v[start:stop]
-    return lambda v: v[indices]
+        return slice(int(indices[0]), int(indices[0]) + indices.size)
+    return None
+
+
+def _picker(indices: np.ndarray) -> Callable:
+    """``v -> v[indices]`` for a probe: a slice where :func:`_as_slice` finds one, else a
+    gather (which took ~3 µs per step for 3200 recorded cells of 4000 on the CPU,
+    ``benchmarks/step_profile.py``)."""
+    cells = _as_slice(indices)
+    indices = np.asarray(indices, np.int64)
+    return (lambda v: v[cells]) if cells is not None else (lambda v: v[indices])
 
 
 @dataclass
@@ -283,10 +289,9 @@ class _Recording:
     neighbouring ascending runs (the populations of a shared group, each recorded whole) are
     one ``probe`` over all their cells, written once per step instead of once each; probe
     ``j`` of :meth:`Network.set_probes` is then the columns ``start:stop`` (``parts``:
-    ``(j, start, stop)``). ``run``: the probe's cells are one ascending run."""
+    ``(j, start, stop)``)."""
     probe: Probe
     parts: List[tuple]
-    run: bool
 
 
 def _recordings(probes: Sequence[Probe]) -> List[_Recording]:
@@ -295,13 +300,13 @@ def _recordings(probes: Sequence[Probe]) -> List[_Recording]:
     out: List[_Recording] = []
     for j, p in enumerate(probes):
         indices = np.asarray(p.indices, np.int64)
-        run = indices.size > 0 and np.array_equal(indices, indices[0] + np.arange(indices.size))
-        before = next((r for r in out if run and r.run
+        cells = _as_slice(indices)
+        before = next((r for r in out if cells is not None
                        and (r.probe.group, r.probe.variable) == (p.group, p.variable)
-                       and int(r.probe.indices[-1]) + 1 == int(indices[0])), None)
+                       and _as_slice(r.probe.indices) is not None
+                       and int(r.probe.indices[-1]) == cells.start - 1), None)
         if before is None:
-            out.append(_Recording(Probe(p.group, p.variable, indices),
-                                  [(j, 0, indices.size)], run))
+            out.append(_Recording(Probe(p.group, p.variable, indices), [(j, 0, indices.size)]))
             continue
         start = len(before.probe.indices)
         before.probe = Probe(p.group, p.variable,
@@ -728,7 +733,6 @@ class Network:
         # the product is planned from the concrete indptr (n_pre + 1 numbers); the ring
         # positions (one per connection) are arguments, not constants: millions of constants
         # in the program make XLA's compilation slow.
-        # probes of every cell of a group in order need no gather
         picks = [_picker(p.indices) for p in probes]
         synapses, plastic, gap_junctions = self.synapses, self._plastic, self.gap_junctions
         plastic_structure = args["plastic_structure"]
