@@ -5,8 +5,11 @@ the network runs as one compiled JAX program on CPU or GPU and results come back
 """
 
 from ._xla_flags import request_device_loops
+from .engine import warmup
 
 request_device_loops()   # before any computation starts JAX's backends
+# a first run's native code compiles in a second process while PyNN and JAX are imported
+warmup.start()
 
 
 from pyNN import errors, random, space                                   # noqa: F401

@@ -23,16 +23,18 @@ def precompile() -> float:
     """Compile (or load) the native code every CPU network uses; the seconds it took."""
     from numba import types
 
-    from .engine import _ring_worker, event_product, native, network
+    from .engine import _ring_worker, connection_order, event_product, native, network, warmup
     t0 = time.perf_counter()
     if native.api_version() is None:
         return 0.0
+    for item in warmup.items_used():     # compiled by the second process, if one runs
+        warmup.wait_for(item)
     for dtype in ("float32", "float64"):
         event_product._worker_handlers(dtype)
     event_product._handler()
     _ring_worker._serve.compile((types.int64,))
-    network._order_by_row_then_key(np.zeros(0, np.int64), np.zeros(0, np.int64),
-                                   np.zeros(1, np.int32))
+    connection_order.order_by_row_then_key(np.zeros(0, np.int64), np.zeros(0, np.int64),
+                                           np.zeros(1, np.int32))
     records = np.zeros((2, 64), bool)
     records.flags.writeable = False           # as the records come back from JAX
     network.sparse_nonzero(records)

@@ -71,6 +71,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, register_jitable
 
+from . import warmup
 from ._event_handler import add_events, take_out_next_row
 from .native import (ARGS, RETS, _pointer, buffer, call_address, done,
                      export_word, extern_word, frame_of, next_nonzero, usleep, vector,
@@ -479,6 +480,13 @@ def _serve(ctl):
             nap = min(2 * nap, _LONGEST_SLEEP_US)
 
 
+def _serve_once_compiled(ctl):
+    """:func:`_serve`, once :mod:`.warmup`'s second process has compiled it (numba then loads
+    it from disk); meanwhile the handlers add every batch themselves."""
+    warmup.wait_for("serve")
+    _serve(ctl)
+
+
 class _Worker:
     """The control block, the spike list it points to, and the thread that serves it."""
 
@@ -496,7 +504,7 @@ class _Worker:
     def start(self):
         with self.lock:
             if self.thread is None:
-                self.thread = threading.Thread(target=_serve, args=(self.address,),
+                self.thread = threading.Thread(target=_serve_once_compiled, args=(self.address,),
                                                name="pynn_brainpy ring worker", daemon=True)
                 self.thread.start()
 

@@ -46,7 +46,8 @@ def _handler() -> Optional[str]:
 def _worker_handlers(dtype_name: str) -> Optional[tuple]:
     """The XLA targets of the ring worker's handlers (:mod:`._ring_worker`) for floats of
     ``dtype_name``: (deliver, join), or None without the FFI C API header."""
-    from . import _ring_worker, native
+    from . import _ring_worker, native, warmup
+    warmup.request("serve")              # the worker's thread, asked for with its handlers
     deliver = {"float32": _ring_worker.handler_f32, "float64": _ring_worker.handler_f64}
     names = (native.register(f"pynn_brainpy_event_ring_worker_{dtype_name}",
                              deliver[dtype_name]),

@@ -16,8 +16,10 @@ import concurrent.futures
 import ctypes
 import functools
 import hashlib
+import importlib.util
 import os
 import re
+import sys
 from typing import Callable, Dict, Optional, Tuple
 
 import numba
@@ -28,14 +30,15 @@ from numba.core import cgutils
 from numba.core.compiler_lock import global_compiler_lock
 from numba.extending import intrinsic, register_jitable
 
-from . import _forwarder
+from . import _forwarder, warmup
 
 __all__ = ["api_version", "register", "compile_cfunc", "compile_in_background",
            "wait_for_compilations", "check_compiled", "export_word", "extern_word",
            "extern_address", "call_address", "integer_address", "usleep", "words", "ARGS",
            "RETS", "frame_of", "frame_at", "buffer", "vector", "data", "is_f64",
            "done", "next_nonzero", "nonzero_bytes", "SOURCES_DIGEST",
-           "with_sources_digest"]
+           "with_sources_digest", "named_handler", "HANDLER_SIGNATURE", "neurons_from",
+           "rows_from", "import_generated"]
 
 #: The modules whose numba functions the cached native code inlines across files.
 _NATIVE_SOURCES = ("native.py", "native_loop.py", "_ring_worker.py", "_event_handler.py")
@@ -307,6 +310,20 @@ def data(buf, size, element):
     return numba.carray(_pointer(buf[_BUFFER_DATA]), (size,), element)
 
 
+@register_jitable        # no compilation per literal argument (words)
+def neurons_from(values, first, end, n):
+    """Neurons ``first … end − 1`` of an (N,) array of ``n``, or a one-number array (a value
+    shared by every neuron, read before the loop) as it is."""
+    return values[first:end] if values.shape[0] == n else values
+
+
+@register_jitable        # no compilation per literal argument (words)
+def rows_from(values, first, rows, n):
+    """A constant from neuron ``first`` on, where it has a value per neuron (``rows`` rows of
+    ``n``); else (one value per row) as it is."""
+    return values[first:] if values.shape[0] == rows * n else values
+
+
 @register_jitable
 def is_f64(buf):
     return (buf[_BUFFER_DTYPE] & 0xFFFFFFFF) == _F64
@@ -336,11 +353,35 @@ def api_version() -> Optional[Tuple[int, int]]:
 
 _KEEP_ALIVE = []   # compiled handlers: their code must outlive every call
 
+#: The numba signature of every handler: ``XLA_FFI_Error* handler(XLA_FFI_CallFrame*)``.
+HANDLER_SIGNATURE = types.voidptr(types.voidptr)
+
+
+def named_handler(handler: Callable) -> Callable:
+    """``handler`` named as numba keeps its machine code on disk: its own name, the installed
+    jaxlib's FFI C API version (a cached handler never answers for another) and the native
+    sources' digest (:func:`with_sources_digest`)."""
+    major, minor = api_version()
+    handler.__qualname__ = f"{handler.__name__}_ffi_api_{major}_{minor}"
+    return with_sources_digest(handler)
+
 
 def _vectoriser_options(memory_checks: int, vector_width: int) -> None:
     import llvmlite.binding as llvm
     llvm.set_option("", f"-vectorize-memory-check-threshold={int(memory_checks)}")
     llvm.set_option("", f"-force-vector-width={int(vector_width)}")
+
+
+def import_generated(path: str):
+    """The generated module in the file ``path`` (:mod:`.native_loop`), imported under a name
+    of its own: numba's cache finds the functions it keeps on disk by their module."""
+    name = "pynn_brainpy_native_" + os.path.splitext(os.path.basename(path))[0]
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def wide_vector_width() -> int:
@@ -393,12 +434,29 @@ _COMPILER = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pynn_br
 _FAILED: Dict[str, BaseException] = {}       # symbol -> why its function did not compile
 
 
-def compile_in_background(symbol: str, function: Callable, signature, **options) -> None:
+# A compilation that waits for :mod:`.warmup`'s second process waits on this thread, so that
+# the compiler thread goes on with the others meanwhile.
+_WAITER = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pynn_brainpy waiter")
+
+
+def compile_in_background(symbol: str, function: Callable, signature,
+                          after: Optional[str] = None, **options) -> None:
     """Compile ``function`` (:func:`compile_cfunc` with ``options``) in the background and set
     the process's word ``symbol`` (:func:`extern_word`) to its address: 0 until then, -1 if
-    the compilation failed (:func:`check_compiled` then raises its error)."""
+    the compilation failed (:func:`check_compiled` then raises its error). ``after``: a
+    :mod:`.warmup` item that is ``function``; if the second process will report it, the
+    compilation waits for that (and then loads the machine code from disk)."""
     export_word(symbol, 0)
-    _COMPILER.submit(_compile_into, symbol, function, signature, options)
+    if after is not None and warmup.request(after):
+        _WAITER.submit(_compile_after, after, symbol, function, signature, options)
+    else:
+        _COMPILER.submit(_compile_into, symbol, function, signature, options)
+
+
+def _compile_after(item: str, symbol: str, function: Callable, signature,
+                   options: dict) -> None:
+    warmup.wait_for(item)
+    _compile_into(symbol, function, signature, options)
 
 
 def _compile_into(symbol: str, function: Callable, signature, options: dict) -> None:
@@ -412,8 +470,9 @@ def _compile_into(symbol: str, function: Callable, signature, options: dict) -> 
 
 
 def wait_for_compilations() -> None:
-    """Return once every compilation submitted so far has ended (one thread takes them in
-    order)."""
+    """Return once every compilation submitted so far has ended (each thread takes its own
+    in order)."""
+    _WAITER.submit(lambda: None).result()
     _COMPILER.submit(lambda: None).result()
 
 
@@ -427,18 +486,21 @@ def check_compiled() -> None:
 
 
 @functools.lru_cache(maxsize=None)
-def register(name: str, handler: Callable, cache: bool = True) -> Optional[str]:
+def register(name: str, handler: Callable, cache: bool = True,
+             item: Optional[str] = None) -> Optional[str]:
     """Register ``handler(frame_address) -> error pointer`` (a Python function written for
     numba with the helpers above) as the CPU target ``name`` and compile it in the background
-    as a ``numba.cfunc`` (:func:`compile_cfunc`, ``cache`` as there): XLA calls a forwarder
-    (:mod:`._forwarder`) that answers its metadata query and, at the first call, waits for
-    the handler. Returns ``name``, or None where jaxlib lacks the C API header."""
+    as a ``numba.cfunc`` (:func:`compile_cfunc`, ``cache`` as there), after :mod:`.warmup`'s
+    second process if that compiles it (its item ``item``, by default ``name``; only what
+    numba keeps on disk): XLA calls a forwarder (:mod:`._forwarder`) that answers its
+    metadata query and, at the first call, waits for the handler. Returns ``name``, or None
+    where jaxlib lacks the C API header."""
     version = api_version()
     if version is None:
         return None
-    handler.__qualname__ = f"{handler.__name__}_ffi_api_{version[0]}_{version[1]}"
     symbol = f"{name}_handler"
-    compile_in_background(symbol, handler, types.voidptr(types.voidptr), cache=cache)
+    compile_in_background(symbol, named_handler(handler), HANDLER_SIGNATURE, cache=cache,
+                          after=(item or name) if cache else None)
     address = _forwarder.forwarder(ctypes.addressof(_EXPORTED[symbol]), version, dict(
         frame_extension=_FRAME_EXTENSION, extension_type=_EXTENSION_TYPE,
         extension_next=_EXTENSION_NEXT, extension_metadata=_EXTENSION_METADATA,

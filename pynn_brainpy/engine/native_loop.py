@@ -54,9 +54,7 @@ slower: scratch timings, figures in issue 5's session-11 note).
 
 import functools
 import hashlib
-import importlib.util
 import os
-import sys
 import tempfile
 from typing import Callable, Dict, Sequence
 
@@ -64,12 +62,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numba import types
-from numba.extending import register_jitable
 
-from . import native, rkf45
+from . import native, rkf45, warmup
 
 __all__ = ["Layout", "Writer", "available", "call", "compile_loop",
-           "is_heterogeneous", "largest_quiet_error", "neurons_from", "redo_loud", "rows_from",
+           "is_heterogeneous", "largest_quiet_error", "redo_loud",
            "tableau", "with_next_current", "ENABLED", "SPLIT_FROM", "SPLIT_ALIGN"]
 
 #: ``PYNN_BRAINPY_NATIVE=0`` in the environment turns the native loops off (the XLA step
@@ -308,9 +305,8 @@ def _module_source(loop: str, layout: Layout, dtype_name: str) -> str:
 import numba
 import numpy as np
 from pynn_brainpy.engine.native import ARGS, RETS, buffer, data, \\
-    done, extern_address, extern_word, frame_at, frame_of, integer_address, usleep, vector, \\
-    words
-from pynn_brainpy.engine.native_loop import neurons_from, rows_from
+    done, extern_address, extern_word, frame_at, frame_of, integer_address, neurons_from, \\
+    rows_from, usleep, vector, words
 from pynn_brainpy.engine._ring_worker import control_address, loop_in_halves, split_at
 
 
@@ -343,20 +339,6 @@ def handler(frame_address):
 ''')
 
 
-@register_jitable        # no compilation per literal argument (native.words)
-def neurons_from(values, first, end, n):
-    """Neurons ``first … end − 1`` of an (N,) array of ``n``, or a one-number array (a value
-    shared by every neuron, read before the loop) as it is."""
-    return values[first:end] if values.shape[0] == n else values
-
-
-@register_jitable        # no compilation per literal argument (native.words)
-def rows_from(values, first, rows, n):
-    """A constant from neuron ``first`` on, where it has a value per neuron (``rows`` rows of
-    ``n``); else (one value per row) as it is."""
-    return values[first:] if values.shape[0] == rows * n else values
-
-
 def _cache_dir() -> str:
     """Where generated modules (and numba's machine code for them) are kept."""
     root = os.environ.get("PYNN_BRAINPY_CACHE",
@@ -386,10 +368,7 @@ def _compile_source(prefix: str, source: str) -> str:
         with open(partial, "w") as f:
             f.write(source)
         os.replace(partial, path)          # whole or absent, never half written
-    spec = importlib.util.spec_from_file_location(f"pynn_brainpy_native_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module           # numba's cache finds functions by module
-    spec.loader.exec_module(module)
+    module = native.import_generated(path)
     # the loop first: its symbol is defined at once, and the handler's machine code refers to
     # it (the handler waits for the loop's address at its first call). The loop reads some 25
     # arrays: the vectoriser needs more overlap checks than LLVM allows by default; each
@@ -401,7 +380,9 @@ def _compile_source(prefix: str, source: str) -> str:
     from . import _ring_worker
     # where the loop splits, learnt while it runs (_ring_worker.loop_in_halves); even first
     native.export_word(f"{symbol}_share", _ring_worker.SHARE_UNIT // 2)
-    return native.register(f"pynn_brainpy_{name}", module.handler)
+    # the handler's compilation, the shorter, goes to warmup's second process, if one runs
+    return native.register(f"pynn_brainpy_{name}", module.handler,
+                           item=warmup.LOOP_HANDLER + path)
 
 
 def compile_loop(prefix: str, loop: str, layout: Layout, dtype_name: str) -> str:

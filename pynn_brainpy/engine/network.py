@@ -45,12 +45,12 @@ from typing import Callable, List, Optional, Sequence
 import brainstate
 import jax
 import jax.numpy as jnp
-import numba
 import numpy as np
 
 from . import counter_rng
 from . import gap_junctions as gap
-from . import native, precise
+from . import native, precise, warmup
+from .connection_order import order_by_row_then_key
 from .native import nonzero_bytes
 from . import _ring_worker
 from .event_product import deliver_into_ring, join_ring, worker_available
@@ -388,44 +388,6 @@ def _init_state_in_place(model) -> bool:
     return ok
 
 
-@numba.njit(cache=True)
-def _order_by_row_then_key(rows, keys, indptr):
-    """The permutation that groups ``rows`` by value and, inside each row, orders the
-    entries by ``keys`` (``0 ≤ key < 2**31``; equal keys keep their order), and the keys so
-    ordered (both int32: fewer than 2**31 entries, as ``indptr`` counts them).
-
-    Three stable counting sorts, the least significant first: by the key's low 16 bits, by
-    its high 15 bits, by row (whose first slots ``indptr`` holds). O(n) each, where NumPy's
-    stable argsort of 5e7 connections took seconds; and no comparison sort for numba to
-    compile at a first run."""
-    n = rows.size
-    order = np.empty(n, np.int32)
-    for i in range(n):
-        order[i] = i
-    moved = np.empty(n, np.int32)
-    slot = np.empty(1 << 16, np.int64)
-    for shift in (0, 16):
-        slot[:] = 0
-        for i in range(n):
-            slot[(keys[i] >> shift) & 0xFFFF] += 1
-        first = 0
-        for digit in range(1 << 16):
-            first, slot[digit] = first + slot[digit], first
-        for i in range(n):
-            digit = (keys[order[i]] >> shift) & 0xFFFF
-            moved[slot[digit]] = order[i]
-            slot[digit] += 1
-        order, moved = moved, order
-    next_slot = indptr[:-1].astype(np.int64)
-    ordered_keys = np.empty(n, np.int32)
-    for i in range(n):
-        row = rows[order[i]]
-        moved[next_slot[row]] = order[i]
-        ordered_keys[next_slot[row]] = keys[order[i]]
-        next_slot[row] += 1
-    return moved, ordered_keys
-
-
 @functools.partial(jax.jit, static_argnums=1)
 def _nonzero(buffer, size):
     return jnp.nonzero(buffer, size=size)
@@ -464,6 +426,7 @@ def sparse_nonzero(mask: np.ndarray):
     ``nonzero`` on the chunks of the GLIF network, Python's thread took 7.9 instead of 4.7 µs
     per simulated step, ``benchmarks/thread_profile.py``, session 14)."""
     flat = np.ascontiguousarray(mask).reshape(-1).view(np.uint8)
+    warmup.wait_for("nonzero")
     at = nonzero_bytes(flat)
     return np.divmod(at, mask.shape[1]) if mask.shape[1] else (at, at)
 
@@ -567,7 +530,8 @@ class Network:
         # positions < 2**30 (checked above): the part goes into bit 30 of the key
         keys = positions + ((columns >= split).astype(np.int64) << 30)
         del columns
-        order, ordered = _order_by_row_then_key(rows, keys, indptr)
+        warmup.wait_for("order")
+        order, ordered = order_by_row_then_key(rows, keys, indptr)
         return _Block(senders, static, order, (ordered & ((1 << 30) - 1)).astype(np.int32),
                       indptr, split)
 

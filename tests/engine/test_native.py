@@ -114,10 +114,9 @@ def test_frame_readers_find_each_buffer_and_compile_once_for_all_indices():
                 native.is_f64(native.buffer(frame, native.ARGS, 1)))
 
     assert read(frame) == (1.0, 34.0, 20.0, False)
-    from pynn_brainpy.engine import native_loop
     for reader in (native.words, native.frame_of, native.frame_at, native.buffer, native.vector,
-                   native.data, native.is_f64, native.done, native_loop.neurons_from,
-                   native_loop.rows_from):
+                   native.data, native.is_f64, native.done, native.neurons_from,
+                   native.rows_from):
         assert not isinstance(reader, numba.core.dispatcher.Dispatcher), reader
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from pynn_brainpy.engine import network as engine
+from pynn_brainpy.engine.connection_order import order_by_row_then_key
 from pynn_brainpy.models.glif_cond import glif_cond
 
 
@@ -84,7 +85,7 @@ def test_block_order_groups_rows_and_sorts_each_row_by_key_stably(n_rows, n, top
     rng = np.random.default_rng(n)
     rows, keys = rng.integers(0, n_rows, n), rng.integers(0, top, n)
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))])
-    order, ordered = engine._order_by_row_then_key(rows, keys, indptr.astype(np.int32))
+    order, ordered = order_by_row_then_key(rows, keys, indptr.astype(np.int32))
     expected = np.lexsort((keys, rows))
     np.testing.assert_array_equal(order, expected)
     np.testing.assert_array_equal(ordered, keys[expected])
