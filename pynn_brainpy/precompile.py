@@ -4,42 +4,30 @@
 
 The first simulation after installing pynn_brainpy (or after an upgrade that changes its
 native code) compiles, with numba, the handlers that add a step's synaptic events into the
-ring buffer, the ring worker's thread and the connection sort; numba keeps the machine code on
-disk, so later processes load it. This does that compiling once, for float32 and float64 (in
-a container's build, say), so that the first simulation only compiles what depends on its
-network: the neuron loops generated for its models (while XLA compiles the network) and the
-JAX program. Without the XLA FFI C API header in jaxlib there is nothing to compile.
+ring buffer, the ring worker's thread, the connection sort and the spikes' scan (the items of
+:mod:`pynn_brainpy.engine.warmup`, whose second process compiles them during a first run);
+numba keeps the machine code on disk, so later processes load it. This does that compiling
+once, for float32 and float64 (in a container's build, say), so that the first simulation only
+compiles what depends on its network: the neuron loops generated for its models (while XLA
+compiles the network) and the JAX program. Without the XLA FFI C API header in jaxlib there is
+nothing to compile.
 """
 
 import sys
 import time
-
-import numpy as np
 
 __all__ = ["precompile"]
 
 
 def precompile() -> float:
     """Compile (or load) the native code every CPU network uses; the seconds it took."""
-    from numba import types
-
-    from .engine import _ring_worker, connection_order, event_product, native, network, warmup
+    from .engine import native, warmup
     t0 = time.perf_counter()
     if native.api_version() is None:
         return 0.0
-    for item in warmup.items_used():     # compiled by the second process, if one runs
-        warmup.wait_for(item)
-    for dtype in ("float32", "float64"):
-        event_product._worker_handlers(dtype)
-    event_product._handler()
-    _ring_worker._serve.compile((types.int64,))
-    connection_order.order_by_row_then_key(np.zeros(0, np.int64), np.zeros(0, np.int64),
-                                           np.zeros(1, np.int32))
-    records = np.zeros((2, 64), bool)
-    records.flags.writeable = False           # as the records come back from JAX
-    network.sparse_nonzero(records)
-    native.wait_for_compilations()
-    native.check_compiled()
+    for item in warmup.items_used():
+        warmup.wait_for(item)            # compiled by the second process, if one runs
+        warmup.compile_item(item)        # else here; or loaded from numba's cache
     return time.perf_counter() - t0
 
 

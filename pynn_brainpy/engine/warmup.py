@@ -35,8 +35,8 @@ from typing import List, Optional
 
 import numpy as np
 
-__all__ = ["start", "request", "wait_for", "items_used", "serve", "FIRST", "GUESSED",
-           "SYNCHRONOUS", "WORKER", "LOOP_HANDLER"]
+__all__ = ["start", "request", "wait_for", "items_used", "compile_item", "serve", "FIRST",
+           "GUESSED", "SYNCHRONOUS", "WORKER", "LOOP_HANDLER"]
 
 #: Items every network uses, compiled first: the connections' sort (needed while the network
 #: is built) and the recorded spikes' scan (after a run).
@@ -89,9 +89,9 @@ def _function(item: str):
     return native.named_handler(handlers[item])
 
 
-def _compile(item: str) -> None:
-    """Compile ``item`` as this process's first use of it would (the same signature), into
-    numba's disk cache."""
+def compile_item(item: str) -> None:
+    """Compile ``item`` as a network's first use of it would (the same signature), into
+    numba's disk cache (or load it from there)."""
     from numba import types
 
     from . import _ring_worker, connection_order, native
@@ -165,7 +165,7 @@ def serve(items: List[str]) -> int:
                 print("skipped", item, flush=True)
             else:
                 try:
-                    _compile(item)
+                    compile_item(item)
                     compiled.add(item)
                     print("done", item, flush=True)
                 except Exception:   # noqa: BLE001 -- the first process compiles it itself
