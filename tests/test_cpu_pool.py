@@ -15,10 +15,15 @@ PROBE = textwrap.dedent("""
     mask = os.sched_getaffinity(0)
     import pynn_brainpy as sim
     {call}
-    tasks = os.listdir("/proc/self/task")
-    names = collections.Counter(open(f"/proc/self/task/{{t}}/comm").read().strip()
-                                for t in tasks)
-    print(names["tf_XLAEigen"], all(os.sched_getaffinity(int(t)) == mask for t in tasks))
+    names, masks_kept = collections.Counter(), True
+    for t in os.listdir("/proc/self/task"):
+        try:        # a thread may end meanwhile (not one of the pool's)
+            with open(f"/proc/self/task/{{t}}/comm") as f:
+                names[f.read().strip()] += 1
+            masks_kept = masks_kept and os.sched_getaffinity(int(t)) == mask
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    print(names["tf_XLAEigen"], masks_kept)
 """)
 
 
